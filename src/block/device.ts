@@ -1,0 +1,127 @@
+/**
+ * The storage contract every backend implements and every wire protocol calls.
+ *
+ * It is deliberately the narrowest of blockgate's three contracts (network,
+ * protocol core, storage): byte offsets and lengths, no SCSI or NBD notions.
+ * Protocol cores validate requests against `info` before calling; backends
+ * assert the same invariants again (see `checked.ts`) and reject with a
+ * `BlockError` whose kind the protocol maps to its own error (SCSI sense,
+ * NBD errno). Backends never build sense data.
+ *
+ * Buffer ownership: `read` returns a Buffer the caller owns. `write` borrows
+ * `data` until its promise settles; the caller must not reuse it before then.
+ */
+
+export type BlockErrorKind =
+  | 'EIO'
+  | 'ENOSPC'
+  | 'EROFS'
+  | 'EPERM'
+  | 'EINVAL'
+  | 'ENOTSUP'
+  | 'ESHUTDOWN'
+  | 'EOVERFLOW'
+  | 'ETIMEDOUT';
+
+export class BlockError extends Error {
+  constructor(
+    readonly kind: BlockErrorKind,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'BlockError';
+  }
+}
+
+/** Plain form of a BlockError, safe to send through postMessage. */
+export interface BlockErrorData {
+  code: BlockErrorKind;
+  message: string;
+}
+
+export function toBlockError(err: unknown): BlockError {
+  if (err instanceof BlockError) return err;
+  const e = err as NodeJS.ErrnoException | undefined;
+  switch (e?.code) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return new BlockError('ENOSPC', e.message);
+    case 'EROFS':
+      return new BlockError('EROFS', e.message);
+    case 'EPERM':
+    case 'EACCES':
+      return new BlockError('EPERM', e.message);
+    case 'EINVAL':
+      return new BlockError('EINVAL', e.message);
+    case 'EOPNOTSUPP':
+    case 'ENOTSUP':
+      return new BlockError('ENOTSUP', e.message);
+    case 'ETIMEDOUT':
+      return new BlockError('ETIMEDOUT', e.message);
+    case 'EBADF':
+    case 'ESHUTDOWN':
+      return new BlockError('ESHUTDOWN', e.message);
+    default:
+      return new BlockError('EIO', e?.message ?? String(err));
+  }
+}
+
+export interface BlockDeviceInfo {
+  /** Size in bytes; a multiple of `blockSize`. */
+  sizeBytes: number;
+  /** Logical block size the device is addressed in (512 or 4096). */
+  blockSize: number;
+  /** Physical block size hint (>= blockSize, power of two). */
+  physicalBlockSize: number;
+  readOnly: boolean;
+  /** Discard really deallocates (reads of discarded ranges return zeroes). */
+  canDiscard: boolean;
+  /** writeZeroes is cheaper than writing a zero buffer. */
+  canWriteZeroes: boolean;
+  /** blockStatus reports holes; false means everything reads as data. */
+  canBlockStatus: boolean;
+  /** The device has a volatile cache that flush() makes durable. */
+  hasVolatileCache: boolean;
+  /** Largest single request the backend accepts, in bytes. */
+  maxTransferBytes: number;
+  /** Stable identifier (serial / NAA source); survives restarts. */
+  serial: string;
+}
+
+export interface WriteOptions {
+  /** Force unit access: durable before the promise resolves. */
+  fua?: boolean;
+}
+
+export interface WriteZeroesOptions extends WriteOptions {
+  /** The range may be deallocated (read back as zeroes) instead of written. */
+  mayDeallocate?: boolean;
+}
+
+/** One run of the allocation map; runs are contiguous and cover the query. */
+export interface Extent {
+  offsetBytes: number;
+  lengthBytes: number;
+  /** Not allocated: reads return zeroes. */
+  hole: boolean;
+  /** Known to read as zeroes (true for holes). */
+  zero: boolean;
+}
+
+export interface BlockDevice {
+  readonly info: BlockDeviceInfo;
+  /** Preconditions for every I/O: offset/length are block-aligned and in range. */
+  read(offsetBytes: number, lengthBytes: number): Promise<Buffer>;
+  write(offsetBytes: number, data: Buffer, opts?: WriteOptions): Promise<void>;
+  /** Make every completed write durable (fdatasync). */
+  flush(): Promise<void>;
+  /** Deallocate; afterwards the range reads as zeroes. Rejects ENOTSUP if !canDiscard. */
+  discard(offsetBytes: number, lengthBytes: number): Promise<void>;
+  writeZeroes(offsetBytes: number, lengthBytes: number, opts?: WriteZeroesOptions): Promise<void>;
+  /** Allocation status for [offset, offset+length), clipped to the device end. */
+  blockStatus(offsetBytes: number, lengthBytes: number): Promise<Extent[]>;
+  /** Change the size (grow or shrink). Rejects ENOTSUP where impossible. */
+  resize(sizeBytes: number): Promise<void>;
+  /** Release resources; pending I/O settles first. Later calls reject ESHUTDOWN. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,55 @@
+/**
+ * The contract between a SCSI transport (targets/iscsi) and the SCSI device
+ * emulation (targets/scsi). Transport-independent: the transport gathers all
+ * data-out before `execute`, and sends data-in / status afterwards.
+ */
+
+/** An I_T nexus: one initiator port talking to one target port. */
+export interface ScsiNexus {
+  /** Unique within the target, stable for the nexus lifetime, e.g. "iqn.x,i,0x<isid>". */
+  id: string;
+  /** TransportID material (iSCSI initiator name, ISID as 12 hex digits). */
+  initiatorName: string;
+  isid: string;
+  /** Relative target port identifier and target portal group tag (VPD 0x83, ALUA). */
+  relativeTargetPort: number;
+  targetPortalGroup: number;
+}
+
+export type DataDirection = 'none' | 'read' | 'write' | 'bidi';
+
+export type TaskAttribute = 'simple' | 'ordered' | 'head' | 'aca';
+
+export interface ScsiCommand {
+  nexus: ScsiNexus;
+  lun: number;
+  cdb: Buffer;
+  /** Direction and length the transport announced (iSCSI R/W bits and EDTL). */
+  direction: DataDirection;
+  expectedLength: number;
+  /** Every data-out byte the initiator sent, at most expectedLength. */
+  dataOut?: Buffer;
+  taskAttr: TaskAttribute;
+  /** Transport task tag, for aborts. */
+  taskTag: number;
+}
+
+export interface ScsiResult {
+  /** SAM status: 0x00 GOOD, 0x02 CHECK CONDITION, 0x08 BUSY, 0x18 RESERVATION CONFLICT, ... */
+  status: number;
+  /** Sense data (fixed or descriptor format) when status is CHECK CONDITION. */
+  sense?: Buffer;
+  /** Data-in, already truncated to the CDB's allocation length; never longer than expectedLength. */
+  dataIn?: Buffer;
+  /**
+   * Bytes the command would move per its CDB (data-in or data-out). The
+   * transport derives residual over/underflow from this vs expectedLength.
+   */
+  transferLength: number;
+}
+
+/** What the SCSI core asks of the transport (PREEMPT AND ABORT, resets). */
+export interface ScsiTransportHooks {
+  /** Abort every task of these nexuses on this LUN (no response is sent for them). */
+  abortTasks(nexusIds: string[], lun: number): void;
+}
