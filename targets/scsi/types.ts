@@ -53,3 +53,25 @@ export interface ScsiTransportHooks {
   /** Abort every task of these nexuses on this LUN (no response is sent for them). */
   abortTasks(nexusIds: string[], lun: number): void;
 }
+
+/**
+ * The SCSI emulation of one target as a transport sees it. Implemented by
+ * `ScsiTargetDevice` in targets/scsi; one instance per target, living on the
+ * target's event loop, shared by every session and connection of it.
+ */
+export interface ScsiTargetServer {
+  /** Execute one command. Never rejects: every failure is a CHECK CONDITION result. */
+  execute(cmd: ScsiCommand): Promise<ScsiResult>;
+  /** A new I_T nexus (iSCSI session) logged in: it gets a POWER ON/RESET unit attention. */
+  addNexus(nexus: ScsiNexus): void;
+  /** The nexus is gone (session closed): drop its UAs and registrations that are not APTPL-held. */
+  removeNexus(nexusId: string): void;
+  /** LOGICAL UNIT RESET from `by`: reservations (not PR) cleared, UA for every other nexus. */
+  lunReset(lun: number, by: ScsiNexus): void;
+  /** TARGET WARM/COLD RESET from `by`. */
+  targetReset(by: ScsiNexus): void;
+  /** I_T NEXUS RESET. */
+  nexusReset(nexusId: string): void;
+  /** LUN table changed (capacity change / REPORTED LUNS DATA HAS CHANGED unit attentions). */
+  lunChanged(change: { kind: 'added' | 'removed' | 'resized' | 'params'; lun: number }): void;
+}
