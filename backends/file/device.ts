@@ -1,0 +1,283 @@
+/**
+ * The embedded default backend: a regular file (sparse) or a block device.
+ *
+ * Durability: writes go through the page cache; flush() is fdatasync(2).
+ * FUA writes use a second descriptor opened with O_DSYNC, so a FUA write is
+ * durable when it completes without flushing unrelated dirty data. Discard
+ * punches holes (fallocate PUNCH_HOLE|KEEP_SIZE); allocation status comes
+ * from lseek(SEEK_DATA/SEEK_HOLE). All I/O runs on the libuv threadpool,
+ * whose size the daemon sets from the number of LUNs.
+ */
+import fs from 'node:fs';
+import {
+  BlockError,
+  toBlockError,
+  type BlockDevice,
+  type BlockDeviceInfo,
+  type Extent,
+  type WriteOptions,
+  type WriteZeroesOptions,
+} from '../../src/block/device.js';
+import {
+  FALLOC_FL_KEEP_SIZE,
+  FALLOC_FL_PUNCH_HOLE,
+  FALLOC_FL_ZERO_RANGE,
+  SEEK_DATA,
+  SEEK_HOLE,
+  fallocate,
+  seekAllocation,
+  seekEnd,
+} from '../../src/util/libc.js';
+import { fdatasync, fstat, ftruncate, readFull, writeFull, closeFd } from './fd-io.js';
+
+export interface FileDeviceOptions {
+  path: string;
+  /** Create a sparse file of this size when the path does not exist. */
+  createSizeBytes?: number;
+  readOnly?: boolean;
+  blockSize?: number;
+  serial: string;
+}
+
+const ZERO_CHUNK_BYTES = 1024 * 1024;
+
+export class FileDevice implements BlockDevice {
+  private closed = false;
+  private punchSupported: boolean;
+  private zeroRangeSupported = true;
+  private zeroChunk: Buffer | undefined;
+
+  private constructor(
+    private readonly fd: number,
+    private readonly fuaFd: number,
+    readonly info: BlockDeviceInfo,
+    readonly isBlockDevice: boolean,
+    readonly path: string,
+  ) {
+    this.punchSupported = !isBlockDevice;
+  }
+
+  static async open(opts: FileDeviceOptions): Promise<FileDevice> {
+    const readOnly = opts.readOnly ?? false;
+    const blockSize = opts.blockSize ?? 512;
+    try {
+      if (opts.createSizeBytes !== undefined && !fs.existsSync(opts.path)) {
+        await createSparse(opts.path, opts.createSizeBytes);
+      }
+      const flags = readOnly ? fs.constants.O_RDONLY : fs.constants.O_RDWR;
+      const fd = await openFd(opts.path, flags);
+      const fuaFd = readOnly ? fd : await openFd(opts.path, flags | fs.constants.O_DSYNC);
+      const st = await fstat(fd);
+      const isBlock = st.isBlockDevice();
+      const size = isBlock ? await blockDeviceSize(fd) : st.size;
+      const info: BlockDeviceInfo = {
+        sizeBytes: size - (size % blockSize),
+        blockSize,
+        physicalBlockSize: Math.max(blockSize, 4096),
+        readOnly,
+        canDiscard: !isBlock && !readOnly,
+        canWriteZeroes: !readOnly,
+        canBlockStatus: !isBlock,
+        hasVolatileCache: true,
+        maxTransferBytes: 32 * 1024 * 1024,
+        serial: opts.serial,
+      };
+      return new FileDevice(fd, fuaFd, info, isBlock, opts.path);
+    } catch (err) {
+      throw toBlockError(err);
+    }
+  }
+
+  async read(offsetBytes: number, lengthBytes: number): Promise<Buffer> {
+    this.check(offsetBytes, lengthBytes, false);
+    const buf = Buffer.allocUnsafe(lengthBytes);
+    try {
+      await readFull(this.fd, buf, offsetBytes);
+    } catch (err) {
+      throw toBlockError(err);
+    }
+    return buf;
+  }
+
+  async write(offsetBytes: number, data: Buffer, opts?: WriteOptions): Promise<void> {
+    this.check(offsetBytes, data.length, true);
+    try {
+      await writeFull(opts?.fua ? this.fuaFd : this.fd, data, offsetBytes);
+    } catch (err) {
+      throw toBlockError(err);
+    }
+  }
+
+  async flush(): Promise<void> {
+    if (this.closed) throw new BlockError('ESHUTDOWN', 'device closed');
+    if (this.info.readOnly) return;
+    try {
+      await fdatasync(this.fd);
+    } catch (err) {
+      throw toBlockError(err);
+    }
+  }
+
+  async discard(offsetBytes: number, lengthBytes: number): Promise<void> {
+    this.check(offsetBytes, lengthBytes, true);
+    if (!this.punchSupported) throw new BlockError('ENOTSUP', 'hole punching not supported here');
+    if (lengthBytes === 0) return;
+    try {
+      await fallocate(this.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offsetBytes, lengthBytes);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'EOPNOTSUPP') {
+        this.punchSupported = false;
+        this.info.canDiscard = false;
+        throw new BlockError('ENOTSUP', 'filesystem cannot punch holes');
+      }
+      throw toBlockError(err);
+    }
+  }
+
+  async writeZeroes(offsetBytes: number, lengthBytes: number, opts?: WriteZeroesOptions): Promise<void> {
+    this.check(offsetBytes, lengthBytes, true);
+    if (lengthBytes === 0) return;
+    if (opts?.mayDeallocate && this.punchSupported) {
+      try {
+        await this.discard(offsetBytes, lengthBytes);
+        return opts.fua ? this.flush() : undefined;
+      } catch (err) {
+        if (!(err instanceof BlockError && err.kind === 'ENOTSUP')) throw err;
+      }
+    }
+    if (this.zeroRangeSupported && !this.isBlockDevice) {
+      try {
+        await fallocate(this.fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, offsetBytes, lengthBytes);
+        return opts?.fua ? this.flush() : undefined;
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'EOPNOTSUPP') throw toBlockError(err);
+        this.zeroRangeSupported = false;
+      }
+    }
+    await this.writeZeroBuffers(offsetBytes, lengthBytes);
+    if (opts?.fua) await this.flush();
+  }
+
+  async blockStatus(offsetBytes: number, lengthBytes: number): Promise<Extent[]> {
+    this.check(offsetBytes, 0, false);
+    const end = Math.min(offsetBytes + lengthBytes, this.info.sizeBytes);
+    if (!this.info.canBlockStatus) {
+      return [{ offsetBytes, lengthBytes: end - offsetBytes, hole: false, zero: false }];
+    }
+    const extents: Extent[] = [];
+    let pos = offsetBytes;
+    try {
+      while (pos < end) {
+        let dataAt = await seekAllocation(this.fd, pos, SEEK_DATA);
+        if (dataAt < 0 || dataAt > end) dataAt = end;
+        if (dataAt > pos) extents.push({ offsetBytes: pos, lengthBytes: dataAt - pos, hole: true, zero: true });
+        if (dataAt >= end) break;
+        let holeAt = await seekAllocation(this.fd, dataAt, SEEK_HOLE);
+        if (holeAt < 0 || holeAt > end) holeAt = end;
+        extents.push({ offsetBytes: dataAt, lengthBytes: holeAt - dataAt, hole: false, zero: false });
+        pos = holeAt;
+      }
+    } catch (err) {
+      throw toBlockError(err);
+    }
+    return alignExtents(extents, this.info.blockSize, offsetBytes, end);
+  }
+
+  async resize(sizeBytes: number): Promise<void> {
+    if (this.closed) throw new BlockError('ESHUTDOWN', 'device closed');
+    if (this.info.readOnly) throw new BlockError('EROFS', 'device is read-only');
+    if (this.isBlockDevice) throw new BlockError('ENOTSUP', 'cannot resize a block device');
+    if (sizeBytes % this.info.blockSize !== 0) throw new BlockError('EINVAL', 'size is not a multiple of the block size');
+    try {
+      await ftruncate(this.fd, sizeBytes);
+    } catch (err) {
+      throw toBlockError(err);
+    }
+    this.info.sizeBytes = sizeBytes;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.fuaFd !== this.fd) await closeFd(this.fuaFd).catch(() => undefined);
+    await closeFd(this.fd).catch(() => undefined);
+  }
+
+  private async writeZeroBuffers(offsetBytes: number, lengthBytes: number): Promise<void> {
+    this.zeroChunk ??= Buffer.alloc(ZERO_CHUNK_BYTES);
+    let done = 0;
+    try {
+      while (done < lengthBytes) {
+        const n = Math.min(ZERO_CHUNK_BYTES, lengthBytes - done);
+        await writeFull(this.fd, this.zeroChunk.subarray(0, n), offsetBytes + done);
+        done += n;
+      }
+    } catch (err) {
+      throw toBlockError(err);
+    }
+  }
+
+  private check(offsetBytes: number, lengthBytes: number, writing: boolean): void {
+    if (this.closed) throw new BlockError('ESHUTDOWN', 'device closed');
+    if (writing && this.info.readOnly) throw new BlockError('EROFS', 'device is read-only');
+    if (!Number.isSafeInteger(offsetBytes) || offsetBytes < 0 || lengthBytes < 0 || offsetBytes + lengthBytes > this.info.sizeBytes) {
+      throw new BlockError('EINVAL', `range ${offsetBytes}+${lengthBytes} beyond device end ${this.info.sizeBytes}`);
+    }
+  }
+}
+
+/**
+ * Filesystems report allocation in their own block units; protocols want
+ * runs aligned to the logical block size. A partially allocated logical
+ * block is reported as data (never claim zeroes that might not be).
+ */
+function alignExtents(extents: Extent[], blockSize: number, start: number, end: number): Extent[] {
+  const out: Extent[] = [];
+  for (const e of extents) {
+    let s = e.offsetBytes;
+    let f = e.offsetBytes + e.lengthBytes;
+    if (e.hole) {
+      s = Math.min(Math.ceil(s / blockSize) * blockSize, f);
+      f = Math.max(Math.floor(f / blockSize) * blockSize, s);
+    }
+    push(out, Math.max(s, start), Math.min(f, end), e.hole);
+  }
+  // Fill the gaps left by shrinking holes with data runs.
+  const filled: Extent[] = [];
+  let pos = start;
+  for (const e of out) {
+    if (e.offsetBytes > pos) push(filled, pos, e.offsetBytes, false);
+    push(filled, e.offsetBytes, e.offsetBytes + e.lengthBytes, e.hole);
+    pos = e.offsetBytes + e.lengthBytes;
+  }
+  if (pos < end) push(filled, pos, end, false);
+  return filled;
+}
+
+function push(out: Extent[], s: number, f: number, hole: boolean): void {
+  if (f <= s) return;
+  const last = out[out.length - 1];
+  if (last && last.hole === hole && last.offsetBytes + last.lengthBytes === s) {
+    last.lengthBytes += f - s;
+    return;
+  }
+  out.push({ offsetBytes: s, lengthBytes: f - s, hole, zero: hole });
+}
+
+function openFd(path: string, flags: number): Promise<number> {
+  return new Promise((resolve, reject) => fs.open(path, flags, (err, fd) => (err ? reject(err) : resolve(fd))));
+}
+
+async function createSparse(path: string, sizeBytes: number): Promise<void> {
+  const fd = await openFd(path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL);
+  try {
+    await ftruncate(fd, sizeBytes);
+  } finally {
+    await closeFd(fd);
+  }
+}
+
+/** Size of a block device: fstat reports 0, so seek to its end. */
+function blockDeviceSize(fd: number): Promise<number> {
+  return seekEnd(fd);
+}
