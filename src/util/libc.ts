@@ -121,3 +121,11 @@ export function seekEnd(fd: number): Promise<number> {
     });
   });
 }
+
+/** Name the calling thread (visible in /proc/<pid>/task/<tid>/comm and `top -H`); 15 bytes max. */
+export function setThreadName(name: string): void {
+  const koffi = require('koffi');
+  const prctl = koffi.load('libc.so.6').func('int prctl(int, const char *, unsigned long, unsigned long, unsigned long)');
+  const PR_SET_NAME = 15;
+  prctl(PR_SET_NAME, name.slice(0, 15), 0, 0, 0);
+}

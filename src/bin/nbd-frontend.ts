@@ -1,0 +1,93 @@
+/**
+ * Wires the NBD server (targets/nbd) to the registry: the export table it
+ * haggles over and the hand-off into target loops.
+ *
+ * Exports: an `--lld nbd` target is exported under its target name (its
+ * lowest LUN); any LUN of any target with `nbd_export=<name>` is exported
+ * under that name too — same target, same loop, one device for both
+ * protocols.
+ */
+import fs from 'node:fs';
+import { parseHostPort } from '../config/address.js';
+import { NBD_DEFAULT_PORT, type DaemonConfig } from '../config/schema.js';
+import type { DaemonServices, Frontend } from '../mgmt/daemon.js';
+import type { LunRecord, Registry, TargetRecord } from '../mgmt/registry.js';
+import type { NbdExportEntry } from '../../targets/nbd/export.js';
+import { NbdServer, type NbdDirectory } from '../../targets/nbd/server.js';
+import type { NbdTlsConfig } from '../../targets/nbd/tls.js';
+
+function exportsOf(reg: Registry): Map<string, { rec: TargetRecord; lun: number; l: LunRecord }> {
+  const out = new Map<string, { rec: TargetRecord; lun: number; l: LunRecord }>();
+  for (const rec of reg.targets.values()) {
+    if (rec.state !== 'ready') continue;
+    const luns = [...rec.luns].sort((a, b) => a[0] - b[0]);
+    if (rec.cfg.lld === 'nbd' && luns[0]) out.set(rec.cfg.name, { rec, lun: luns[0][0], l: luns[0][1] });
+    for (const [lun, l] of luns) if (l.cfg.nbdExport) out.set(l.cfg.nbdExport, { rec, lun, l });
+  }
+  return out;
+}
+
+export function nbdDirectory(services: DaemonServices): NbdDirectory {
+  const reg = services.registry;
+  return {
+    list: () => [...exportsOf(reg).keys()].map((name) => ({ name })),
+    defaultExport: () => services.config().nbd?.defaultExport,
+    lookup(name: string): NbdExportEntry | undefined {
+      const e = exportsOf(reg).get(name);
+      if (!e) return undefined;
+      const i = e.l.info;
+      return {
+        name,
+        tid: e.rec.cfg.tid,
+        lun: e.lun,
+        info: { ...i, physicalBlockSize: Math.max(i.blockSize, 4096), serial: e.l.params.serial },
+        readOnly: e.l.params.readOnly,
+        thinProvisioning: e.l.params.thinProvisioning,
+        tls: services.config().nbd?.tls ?? 'off',
+      };
+    },
+    allocateSid: () => reg.allocateSid(),
+    handOff(tid, conn) {
+      const rec = reg.targets.get(tid);
+      if (!rec) {
+        conn.stream.destroy();
+        return;
+      }
+      rec.runtime
+        .handOff({ protocol: 'nbd', stream: conn.stream, leftover: conn.leftover, state: conn.state, sid: conn.sid, cid: 0 })
+        .catch((err: Error) => {
+          services.log.warn({ target: rec.cfg.name, err: err.message }, 'nbd hand-off failed');
+          conn.stream.destroy();
+        });
+    },
+  };
+}
+
+export function nbdTlsConfig(cfg: DaemonConfig): NbdTlsConfig | undefined {
+  const n = cfg.nbd;
+  if (!n || !n.tls || n.tls === 'off') return undefined;
+  return {
+    mode: n.tls,
+    ...(n.tlsCert ? { cert: fs.readFileSync(n.tlsCert) } : {}),
+    ...(n.tlsKey ? { key: fs.readFileSync(n.tlsKey) } : {}),
+    ...(n.tlsCa ? { ca: fs.readFileSync(n.tlsCa) } : {}),
+    ...(n.tlsVerifyPeer !== undefined ? { verifyClient: n.tlsVerifyPeer } : {}),
+    ...(n.tlsPskFile ? { pskFile: n.tlsPskFile } : {}),
+  };
+}
+
+export function nbdFrontend(services: DaemonServices): Frontend {
+  const tls = nbdTlsConfig(services.config());
+  const server = new NbdServer({ directory: nbdDirectory(services), log: services.log, ...(tls ? { tls } : {}) });
+  return {
+    protocol: 'nbd',
+    async listen(address) {
+      const hp = parseHostPort(address, NBD_DEFAULT_PORT);
+      if (typeof hp === 'string') throw new Error(`nbd listen address: ${hp}`);
+      const bound = await server.listen(hp.port, hp.host);
+      return { address: bound.address, port: bound.port };
+    },
+    close: () => server.close(),
+  };
+}
+

@@ -1,0 +1,5 @@
+/** The wire protocols every target loop runs. */
+import type { ProtocolModule } from '../worker/contract.js';
+import { nbdProtocol } from '../../targets/nbd/transmission.js';
+
+export const PROTOCOLS: ProtocolModule[] = [nbdProtocol];

@@ -1,0 +1,383 @@
+/**
+ * Executes admin requests (bgadm and config files) against the registry:
+ * mode × op → one handler, tgtadm's semantics and errors. Every request that
+ * changes state calls `onChange` once it succeeded, so the daemon can
+ * persist its config.
+ */
+import { parseLunParams } from '../config/lun-params.js';
+import type { LunConfig, TargetConfig } from '../config/schema.js';
+import type { AdminReply, AdminRequest, LunShow, ShowData, TargetShow, TgtadmRequest } from './admin-protocol.js';
+import { mgmtError, type MgmtError, type MgmtErrorCode } from './errors.js';
+import type { Registry, TargetRecord } from './registry.js';
+import { ControlRequestError } from './target-runtime.js';
+
+export class AdminFailure extends Error {
+  constructor(readonly error: MgmtError) {
+    super(error.details ?? error.message);
+  }
+}
+
+function fail(code: MgmtErrorCode, details?: string): never {
+  throw new AdminFailure(mgmtError(code, details));
+}
+
+export interface AdminContext {
+  registry: Registry;
+  /** Called after every successful change (persist the config). */
+  onChange(): Promise<void>;
+  /** The running config for `--dump`. */
+  dump(): ShowData;
+  portals(): ShowData;
+  /** Extra hooks the daemon provides for modes the registry does not own. */
+  portalOp?(req: TgtadmRequest): Promise<void>;
+}
+
+const MUTATING = new Set(['new', 'delete', 'bind', 'unbind', 'update', 'start', 'stop']);
+
+export async function executeAdmin(ctx: AdminContext, req: AdminRequest): Promise<AdminReply> {
+  try {
+    if (req.kind === 'dump') return { ok: true, show: ctx.dump() };
+    const show = await dispatch(ctx, req);
+    if (MUTATING.has(req.op)) await ctx.onChange();
+    return show ? { ok: true, show } : { ok: true };
+  } catch (err) {
+    if (err instanceof AdminFailure) return { ok: false, error: err.error };
+    if (err instanceof ControlRequestError) {
+      const code = err.error.code === 'BG_ERR_BACKING_STORE' ? 'BG_ERR_BACKING_STORE' : 'BG_ERR_INVALID_REQUEST';
+      return { ok: false, error: mgmtError(code, err.error.message) };
+    }
+    ctx.registry.log.error({ err: (err as Error).message, op: req.kind === "tgtadm" ? req.op : "dump" }, "admin request failed");
+    return { ok: false, error: mgmtError('BG_ERR_UNKNOWN', (err as Error).message) };
+  }
+}
+
+async function dispatch(ctx: AdminContext, req: TgtadmRequest): Promise<ShowData | undefined> {
+  switch (req.mode) {
+    case 'target':
+      return targetOp(ctx, req);
+    case 'logicalunit':
+      return lunOp(ctx, req);
+    case 'account':
+      return accountOp(ctx, req);
+    case 'session':
+    case 'conn':
+      return connOp(ctx, req);
+    case 'portal':
+      if (req.op === 'show') return ctx.portals();
+      if (!ctx.portalOp) fail('BG_ERR_UNSUPPORTED_OPERATION');
+      await ctx.portalOp(req);
+      return undefined;
+    case 'lld':
+      if (req.op !== 'show') fail('BG_ERR_UNSUPPORTED_OPERATION');
+      return lldShow(ctx);
+    case 'sys':
+      if (req.op !== 'show') fail('BG_ERR_UNSUPPORTED_OPERATION');
+      return sysShow(ctx);
+  }
+}
+
+function target(ctx: AdminContext, req: TgtadmRequest): TargetRecord {
+  if (req.tid === undefined) fail('BG_ERR_INVALID_REQUEST', 'missing --tid');
+  const rec = ctx.registry.targets.get(req.tid);
+  if (!rec || rec.cfg.lld !== req.lld) fail('BG_ERR_NO_TARGET');
+  return rec;
+}
+
+async function targetOp(ctx: AdminContext, req: TgtadmRequest): Promise<ShowData | undefined> {
+  const reg = ctx.registry;
+  switch (req.op) {
+    case 'new': {
+      if (req.tid === undefined || req.tid < 1) fail('BG_ERR_INVALID_REQUEST', 'missing --tid');
+      if (!req.targetname) fail('BG_ERR_INVALID_REQUEST', 'missing --targetname');
+      if (reg.targets.has(req.tid) || reg.targetByName(req.targetname)) fail('BG_ERR_TARGET_EXISTS');
+      const cfg: TargetConfig = {
+        tid: req.tid,
+        name: req.targetname,
+        lld: req.lld,
+        luns: [],
+        incomingUsers: [],
+        acl: { addresses: [], names: [] },
+        params: {},
+      };
+      await reg.createTarget(cfg);
+      return undefined;
+    }
+    case 'delete': {
+      const rec = target(ctx, req);
+      if (rec.sessions.size > 0) {
+        if (!req.force) fail('BG_ERR_TARGET_ACTIVE');
+        await reg.closeAllSessions(rec, 'target deleted (--force)');
+      }
+      await reg.deleteTarget(rec, 'target deleted');
+      return undefined;
+    }
+    case 'show':
+      return {
+        kind: 'targets',
+        targets: [...reg.targets.values()]
+          .filter((t) => t.cfg.lld === req.lld && (req.tid === undefined || t.cfg.tid === req.tid))
+          .sort((a, b) => a.cfg.tid - b.cfg.tid)
+          .map(targetShow),
+      };
+    case 'bind':
+    case 'unbind':
+      return aclOp(target(ctx, req), req);
+    case 'update': {
+      const rec = target(ctx, req);
+      if (!req.name || req.value === undefined) fail('BG_ERR_INVALID_REQUEST', 'missing --name/--value');
+      if (req.name.toLowerCase() === 'state') {
+        if (req.value !== 'ready' && req.value !== 'offline') fail('BG_ERR_INVALID_REQUEST', 'state is ready or offline');
+        rec.state = req.value;
+      } else {
+        rec.cfg.params[req.name] = req.value;
+      }
+      return undefined;
+    }
+    default:
+      fail('BG_ERR_UNSUPPORTED_OPERATION');
+  }
+}
+
+function aclOp(rec: TargetRecord, req: TgtadmRequest): undefined {
+  const bind = req.op === 'bind';
+  const list = req.initiatorAddress !== undefined ? rec.cfg.acl.addresses : req.initiatorName !== undefined ? rec.cfg.acl.names : undefined;
+  const value = req.initiatorAddress ?? req.initiatorName;
+  if (!list || value === undefined) fail('BG_ERR_INVALID_REQUEST', 'missing --initiator-address or --initiator-name');
+  const at = list.indexOf(value);
+  if (bind) {
+    if (at >= 0) fail('BG_ERR_ACL_EXISTS');
+    list.push(value);
+  } else {
+    if (at < 0) fail('BG_ERR_NO_ACL');
+    list.splice(at, 1);
+  }
+  return undefined;
+}
+
+async function lunOp(ctx: AdminContext, req: TgtadmRequest): Promise<ShowData | undefined> {
+  const rec = target(ctx, req);
+  if (req.op === 'show') return { kind: 'targets', targets: [targetShow(rec)] };
+  if (req.lun === undefined) fail('BG_ERR_INVALID_REQUEST', 'missing --lun');
+  switch (req.op) {
+    case 'new': {
+      if (rec.luns.has(req.lun) || (req.lun === 0 && rec.cfg.lld === 'iscsi')) fail('BG_ERR_LUN_EXISTS');
+      if (!req.backingStore) fail('BG_ERR_INVALID_REQUEST', 'missing --backing-store');
+      await ctx.registry.addLun(rec, lunConfigFrom(req));
+      return undefined;
+    }
+    case 'delete': {
+      if (!rec.luns.has(req.lun)) fail('BG_ERR_NO_LUN');
+      if (rec.sessions.size > 0 && !req.force) fail('BG_ERR_LUN_ACTIVE');
+      await ctx.registry.removeLun(rec, req.lun);
+      return undefined;
+    }
+    case 'update': {
+      const lun = rec.luns.get(req.lun);
+      if (!lun) fail('BG_ERR_NO_LUN');
+      const params = { ...(req.params ?? {}), ...(req.name && req.value !== undefined ? { [req.name]: req.value } : {}) };
+      const size = params.size;
+      if (size !== undefined) {
+        const bytes = Number(size);
+        if (!Number.isSafeInteger(bytes) || bytes <= 0) fail('BG_ERR_INVALID_REQUEST', 'size must be a byte count');
+        lun.info = await rec.runtime.request({ type: 'resizeLun', lun: req.lun, sizeBytes: bytes });
+        lun.cfg.sizeBytes = bytes;
+        return undefined;
+      }
+      fail('BG_ERR_UNKNOWN_PARAM', Object.keys(params).join(','));
+    }
+    default:
+      fail('BG_ERR_UNSUPPORTED_OPERATION');
+  }
+}
+
+function lunConfigFrom(req: TgtadmRequest): LunConfig {
+  const bstype = normaliseBstype(req.bstype);
+  const parsed = parseLunParams(req.params ?? {});
+  if ('unknown' in parsed) fail('BG_ERR_UNKNOWN_PARAM', parsed.unknown);
+  if ('invalid' in parsed) fail('BG_ERR_INVALID_REQUEST', `bad value for ${parsed.invalid}`);
+  const cfg: LunConfig = { lun: req.lun!, backingStore: req.backingStore!, bstype, ...parsed };
+  if (req.bsopts !== undefined) cfg.bsopts = req.bsopts;
+  if (req.bsoflags !== undefined) cfg.bsoflags = req.bsoflags;
+  if (req.blockSize !== undefined) cfg.blockSize = req.blockSize;
+  if (bstype === 'memory' && cfg.sizeBytes === undefined) cfg.sizeBytes = Number(req.backingStore) || 1 << 30;
+  return cfg;
+}
+
+function normaliseBstype(t: string | undefined): LunConfig['bstype'] {
+  if (t === undefined || t === 'rdwr' || t === 'aio' || t === 'file' || t === 'sync') return 'file';
+  if (t === 'chunk' || t === 'curve') return 'chunk';
+  if (t === 'memory' || t === 'null') return 'memory';
+  fail('BG_ERR_INVALID_REQUEST', `unknown backing store type ${t}`);
+}
+
+function accountOp(ctx: AdminContext, req: TgtadmRequest): ShowData | undefined {
+  const reg = ctx.registry;
+  if (req.op === 'show') return { kind: 'accounts', users: [...reg.accounts.keys()] };
+  if (!req.user) fail('BG_ERR_INVALID_REQUEST', 'missing --user');
+  switch (req.op) {
+    case 'new':
+      if (req.password === undefined) fail('BG_ERR_INVALID_REQUEST', 'missing --password');
+      if (reg.accounts.has(req.user)) fail('BG_ERR_ACCOUNT_EXISTS');
+      reg.accounts.set(req.user, { user: req.user, password: req.password });
+      return undefined;
+    case 'delete':
+      if (!reg.accounts.delete(req.user)) fail('BG_ERR_NO_ACCOUNT');
+      for (const t of reg.targets.values()) unbindUser(t.cfg, req.user);
+      unbindUser(reg.discovery, req.user);
+      return undefined;
+    case 'bind':
+    case 'unbind': {
+      if (!reg.accounts.has(req.user)) fail('BG_ERR_NO_ACCOUNT');
+      const holder = req.tid === undefined ? reg.discovery : target(ctx, req).cfg;
+      if (req.op === 'bind') bindUser(holder, req.user, req.outgoing ?? false);
+      else if (!unbindUser(holder, req.user)) fail('BG_ERR_NO_BINDING');
+      return undefined;
+    }
+    default:
+      fail('BG_ERR_UNSUPPORTED_OPERATION');
+  }
+}
+
+interface UserHolder {
+  incomingUsers: string[];
+  outgoingUser?: string;
+}
+
+function bindUser(h: UserHolder, user: string, outgoing: boolean): void {
+  if (outgoing) {
+    if (h.outgoingUser !== undefined) fail(h.outgoingUser === user ? 'BG_ERR_BINDING_EXISTS' : 'BG_ERR_OUTGOING_ACCOUNT_EXISTS');
+    h.outgoingUser = user;
+    return;
+  }
+  if (h.incomingUsers.includes(user)) fail('BG_ERR_BINDING_EXISTS');
+  h.incomingUsers.push(user);
+}
+
+function unbindUser(h: UserHolder, user: string): boolean {
+  let found = false;
+  if (h.outgoingUser === user) {
+    delete h.outgoingUser;
+    found = true;
+  }
+  const at = h.incomingUsers.indexOf(user);
+  if (at >= 0) {
+    h.incomingUsers.splice(at, 1);
+    found = true;
+  }
+  return found;
+}
+
+async function connOp(ctx: AdminContext, req: TgtadmRequest): Promise<ShowData | undefined> {
+  const rec = target(ctx, req);
+  if (req.op === 'show') {
+    const connections = [...rec.sessions.values()]
+      .filter((s) => req.sid === undefined || s.sid === req.sid)
+      .flatMap((s) => [...s.connections].map(([cid, c]) => ({ sid: s.sid, cid, initiator: s.initiator, address: hostOf(c.peer) })));
+    return { kind: 'connections', connections };
+  }
+  if (req.op !== 'delete') fail('BG_ERR_UNSUPPORTED_OPERATION');
+  if (req.sid === undefined) fail('BG_ERR_INVALID_REQUEST', 'missing --sid');
+  const s = rec.sessions.get(req.sid);
+  if (!s) fail('BG_ERR_NO_SESSION');
+  if (req.mode === 'conn' && req.cid !== undefined) {
+    if (!s.connections.has(req.cid)) fail('BG_ERR_NO_CONNECTION');
+    await rec.runtime.request({ type: 'closeConnection', protocol: s.protocol, sid: s.sid, cid: req.cid, reason: 'closed by admin' });
+  } else {
+    await rec.runtime.request({ type: 'closeSession', protocol: s.protocol, sid: s.sid, reason: 'closed by admin' });
+  }
+  return undefined;
+}
+
+function lldShow(ctx: AdminContext): ShowData {
+  const llds = (['iscsi', 'nbd'] as const).map((name) => ({
+    name,
+    state: 'ready',
+    targets: [...ctx.registry.targets.values()].filter((t) => t.cfg.lld === name).map((t) => ({ tid: t.cfg.tid, name: t.cfg.name })),
+  }));
+  return { kind: 'llds', llds };
+}
+
+function sysShow(ctx: AdminContext): ShowData {
+  const d = ctx.registry.discovery;
+  return {
+    kind: 'system',
+    system: {
+      state: 'ready',
+      debug: false,
+      llds: [
+        { name: 'iscsi', state: 'ready' },
+        { name: 'nbd', state: 'ready' },
+      ],
+      backingStores: [{ name: 'file', oflags: ['sync'] }, { name: 'memory' }, { name: 'chunk' }],
+      deviceTypes: ['disk'],
+      discoveryAccounts: { incoming: [...d.incomingUsers], ...(d.outgoingUser ? { outgoing: d.outgoingUser } : {}) },
+    },
+  };
+}
+
+export function targetShow(rec: TargetRecord): TargetShow {
+  const luns: LunShow[] = [];
+  if (rec.cfg.lld === 'iscsi' && !rec.luns.has(0)) luns.push(controllerLun(rec.cfg.tid));
+  for (const [n, l] of [...rec.luns].sort((a, b) => a[0] - b[0])) {
+    luns.push({
+      lun: n,
+      type: 'disk',
+      scsiId: l.cfg.scsiId ?? `IET     ${hex8(rec.cfg.tid)}${hex8(n).slice(4)}`,
+      scsiSn: l.params.serial,
+      sizeBytes: l.info.sizeBytes,
+      blockSize: l.info.blockSize,
+      online: true,
+      removable: l.params.removable,
+      preventRemoval: false,
+      readonly: l.params.readOnly,
+      swp: false,
+      thinProvisioning: l.params.thinProvisioning && l.info.canDiscard,
+      bsType: l.cfg.bstype === 'file' ? 'rdwr' : l.cfg.bstype,
+      path: l.cfg.backingStore,
+      bsoflags: [],
+    });
+  }
+  return {
+    tid: rec.cfg.tid,
+    name: rec.cfg.name,
+    lld: rec.cfg.lld,
+    state: rec.state,
+    nexuses: [...rec.sessions.values()].map((s) => ({
+      nexusId: s.sid,
+      initiator: s.initiator,
+      connections: [...s.connections].map(([cid, c]) => ({ cid, address: hostOf(c.peer) })),
+    })),
+    luns,
+    accounts: { incoming: [...rec.cfg.incomingUsers], ...(rec.cfg.outgoingUser ? { outgoing: rec.cfg.outgoingUser } : {}) },
+    acl: { addresses: [...rec.cfg.acl.addresses], names: [...rec.cfg.acl.names] },
+  };
+}
+
+function controllerLun(tid: number): LunShow {
+  return {
+    lun: 0,
+    type: 'controller',
+    scsiId: `IET     ${hex8(tid)}0000`,
+    scsiSn: 'beaf' + String(tid) + '0',
+    sizeBytes: 0,
+    blockSize: 1,
+    online: true,
+    removable: false,
+    preventRemoval: false,
+    readonly: false,
+    swp: false,
+    thinProvisioning: false,
+    bsType: null,
+    path: null,
+    bsoflags: [],
+  };
+}
+
+function hex8(n: number): string {
+  return n.toString(16).padStart(8, '0');
+}
+
+function hostOf(peer: string): string {
+  const m = /^\[(.*)\]:\d+$/.exec(peer) ?? /^(.*):\d+$/.exec(peer);
+  return m ? m[1]! : peer;
+}

@@ -1,0 +1,222 @@
+/**
+ * The target registry: the management plane's model of every target, LUN,
+ * account, ACL and session. Only the main thread touches it (there is no
+ * target-list lock: nothing else walks this list). Changes that a target's
+ * loop must see go through that target's TargetRuntime, under its lock.
+ *
+ * Admin requests (bgadm, config files) are executed by src/mgmt/admin-ops.ts
+ * against this state; protocol directories (login, NBD haggling) read it.
+ */
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { AccountConfig, DaemonConfig, LunConfig, TargetConfig } from '../config/schema.js';
+import type { LunParams, ProtocolName, SessionEvent } from '../worker/contract.js';
+import type { BackendSpec, LunDeviceInfo } from '../worker/messages.js';
+import { defaultLunParams } from '../worker/local-target.js';
+import { createLunStatsBuffer } from '../worker/shared-stats.js';
+import { TargetRuntime, type LoopSpawner } from './target-runtime.js';
+
+export interface SessionRecord {
+  sid: number;
+  protocol: ProtocolName;
+  initiator: string;
+  isid?: string;
+  tsih?: number;
+  connections: Map<number, { peer: string; local: string }>;
+}
+
+export interface LunRecord {
+  cfg: LunConfig;
+  info: LunDeviceInfo;
+  params: LunParams;
+  stats: SharedArrayBuffer;
+}
+
+export interface TargetRecord {
+  cfg: TargetConfig;
+  runtime: TargetRuntime;
+  luns: Map<number, LunRecord>;
+  sessions: Map<number, SessionRecord>;
+  state: 'ready' | 'offline';
+}
+
+export interface RegistryOptions {
+  spawn: LoopSpawner;
+  dataDir: string;
+  log: Logger;
+}
+
+export class Registry {
+  readonly targets = new Map<number, TargetRecord>();
+  readonly accounts = new Map<string, AccountConfig>();
+  discovery: { incomingUsers: string[]; outgoingUser?: string } = { incomingUsers: [] };
+  private nextSid = 1;
+
+  constructor(private readonly opts: RegistryOptions) {}
+
+  get log(): Logger {
+    return this.opts.log;
+  }
+
+  get dataDir(): string {
+    return this.opts.dataDir;
+  }
+
+  targetByName(name: string): TargetRecord | undefined {
+    for (const t of this.targets.values()) if (t.cfg.name === name) return t;
+    return undefined;
+  }
+
+  /** Session ids are unique across the daemon; iSCSI uses them as TSIH (16 bits, non-zero). */
+  allocateSid(): number {
+    for (let i = 0; i < 0xffff; i++) {
+      const sid = this.nextSid;
+      this.nextSid = this.nextSid >= 0xffff ? 1 : this.nextSid + 1;
+      if (!this.sessionInUse(sid)) return sid;
+    }
+    throw new Error('no free session id');
+  }
+
+  private sessionInUse(sid: number): boolean {
+    for (const t of this.targets.values()) if (t.sessions.has(sid)) return true;
+    return false;
+  }
+
+  async createTarget(cfg: TargetConfig): Promise<TargetRecord> {
+    const runtime = new TargetRuntime(cfg.tid, cfg.name, this.opts.spawn, this.opts.log, (tid, e) => this.onSessionEvent(tid, e));
+    const rec: TargetRecord = { cfg: { ...cfg, luns: [] }, runtime, luns: new Map(), sessions: new Map(), state: 'ready' };
+    this.targets.set(cfg.tid, rec);
+    this.opts.log.info({ target: cfg.name, tid: cfg.tid, lld: cfg.lld }, 'target created');
+    return rec;
+  }
+
+  async deleteTarget(rec: TargetRecord, reason: string): Promise<void> {
+    this.targets.delete(rec.cfg.tid);
+    await rec.runtime.stop(reason);
+    this.opts.log.info({ target: rec.cfg.name, tid: rec.cfg.tid }, 'target deleted');
+  }
+
+  async addLun(rec: TargetRecord, lun: LunConfig): Promise<LunRecord> {
+    const serial = lun.serial ?? `bg-${rec.cfg.tid}-${lun.lun}`;
+    const params = defaultLunParams(serial, {
+      ...(lun.vendorId !== undefined ? { vendorId: lun.vendorId } : {}),
+      ...(lun.productId !== undefined ? { productId: lun.productId } : {}),
+      ...(lun.productRev !== undefined ? { productRev: lun.productRev } : {}),
+      readOnly: lun.readOnly ?? false,
+      removable: lun.removable ?? false,
+      writeCache: lun.writeCache ?? true,
+      thinProvisioning: lun.thinProvisioning ?? true,
+    });
+    const stats = createLunStatsBuffer();
+    const backend: BackendSpec = {
+      bstype: lun.bstype,
+      path: lun.bstype === 'file' ? path.resolve(this.opts.dataDir, lun.backingStore) : lun.backingStore,
+      serial,
+      readOnly: lun.readOnly ?? false,
+      ...(lun.sizeBytes !== undefined ? { createSizeBytes: lun.sizeBytes } : {}),
+      ...(lun.blockSize !== undefined ? { blockSize: lun.blockSize } : {}),
+      ...(lun.bsopts !== undefined ? { bsopts: lun.bsopts } : {}),
+    };
+    const stateDir = path.join(this.opts.dataDir, 'state', `${rec.cfg.name.replace(/[^A-Za-z0-9._-]/g, '_')}`, `lun${lun.lun}`);
+    const info = await rec.runtime.request<LunDeviceInfo>({ type: 'addLun', lun: lun.lun, backend, params, stats, stateDir });
+    const lr: LunRecord = { cfg: lun, info, params: { ...params, readOnly: params.readOnly || info.readOnly }, stats };
+    rec.luns.set(lun.lun, lr);
+    rec.cfg.luns = [...rec.luns.values()].map((l) => l.cfg).sort((a, b) => a.lun - b.lun);
+    this.opts.log.info({ target: rec.cfg.name, lun: lun.lun, backend: `${lun.bstype}:${backend.path}` }, 'LUN added');
+    return lr;
+  }
+
+  async removeLun(rec: TargetRecord, lun: number): Promise<void> {
+    rec.luns.delete(lun);
+    rec.cfg.luns = rec.cfg.luns.filter((l) => l.lun !== lun);
+    await rec.runtime.request({ type: 'removeLun', lun, drainMs: 30_000 });
+    this.opts.log.info({ target: rec.cfg.name, lun }, 'LUN removed');
+  }
+
+  async closeAllSessions(rec: TargetRecord, reason: string): Promise<void> {
+    await Promise.allSettled(
+      [...rec.sessions.values()].map((s) => rec.runtime.request({ type: 'closeSession', protocol: s.protocol, sid: s.sid, reason })),
+    );
+  }
+
+  /**
+   * tgt's ACL semantics: the initiator's address must match a bound address
+   * rule (an empty address list admits nobody), and when initiator names are
+   * bound, its name must be one of them.
+   */
+  aclAllows(rec: TargetRecord, initiatorName: string, address: string): boolean {
+    const acl = rec.cfg.acl;
+    if (!acl.addresses.some((a) => addressMatches(a, address))) return false;
+    return acl.names.length === 0 || acl.names.includes(initiatorName);
+  }
+
+  snapshotConfig(base: DaemonConfig): DaemonConfig {
+    const out: DaemonConfig = {
+      ...base,
+      accounts: [...this.accounts.values()],
+      discovery: { ...this.discovery },
+      targets: [...this.targets.values()].map((t) => structuredClone(t.cfg)).sort((a, b) => a.tid - b.tid),
+    };
+    if (out.discovery.outgoingUser === undefined) delete out.discovery.outgoingUser;
+    return out;
+  }
+
+  private onSessionEvent(tid: number, e: SessionEvent): void {
+    const rec = this.targets.get(tid);
+    if (!rec) return;
+    switch (e.type) {
+      case 'session-open':
+        rec.sessions.set(e.sid, {
+          sid: e.sid,
+          protocol: e.protocol,
+          initiator: e.initiator,
+          ...(e.isid !== undefined ? { isid: e.isid } : {}),
+          ...(e.tsih !== undefined ? { tsih: e.tsih } : {}),
+          connections: new Map(),
+        });
+        this.opts.log.info({ target: rec.cfg.name, sid: e.sid, initiator: e.initiator, protocol: e.protocol }, 'login');
+        break;
+      case 'session-close':
+        rec.sessions.delete(e.sid);
+        this.opts.log.info({ target: rec.cfg.name, sid: e.sid }, 'logout');
+        break;
+      case 'conn-open':
+        rec.sessions.get(e.sid)?.connections.set(e.cid, { peer: e.peer, local: e.local });
+        break;
+      case 'conn-close':
+        rec.sessions.get(e.sid)?.connections.delete(e.cid);
+        break;
+    }
+  }
+}
+
+/** ACL address rule: 'ALL', an exact IPv4/IPv6 address, or a CIDR block. */
+export function addressMatches(rule: string, address: string): boolean {
+  if (rule.toUpperCase() === 'ALL') return true;
+  const addr = address.replace(/^\[|\]$/g, '').replace(/^::ffff:/i, '');
+  const [net, bitsText] = rule.replace(/^\[|\]$/g, '').split('/');
+  if (bitsText === undefined) return net === addr;
+  const a = toBytes(addr);
+  const n = toBytes(net!);
+  if (!a || !n || a.length !== n.length) return false;
+  let bits = Number(bitsText);
+  for (let i = 0; i < a.length && bits > 0; i++, bits -= 8) {
+    const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
+    if ((a[i]! & mask) !== (n[i]! & mask)) return false;
+  }
+  return true;
+}
+
+function toBytes(ip: string): number[] | undefined {
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(ip)) return ip.split('.').map(Number);
+  if (!ip.includes(':')) return undefined;
+  const [head, tail] = ip.split('::') as [string, string | undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+  if (groups.length !== 8) return undefined;
+  return groups.flatMap((g) => {
+    const v = parseInt(g || '0', 16);
+    return [v >> 8, v & 0xff];
+  });
+}

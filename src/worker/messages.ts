@@ -1,0 +1,73 @@
+/**
+ * Typed messages between the management plane and a target loop. They cross
+ * postMessage, so they are plain structured-cloneable data; errors are
+ * `{ code, message }`, never Error objects.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import type { LunParams, ProtocolName, SessionEvent } from './contract.js';
+
+/** How a target loop opens a LUN's backend (the opener lives in src/bin). */
+export interface BackendSpec {
+  bstype: 'file' | 'memory' | 'chunk';
+  /** File path, or chunk volume name. */
+  path: string;
+  /** Create a sparse file / volume of this size when it does not exist. */
+  createSizeBytes?: number;
+  readOnly?: boolean;
+  blockSize?: number;
+  serial: string;
+  /** Backend options string (tgt --bsopts), e.g. "mds=127.0.0.1:6700". */
+  bsopts?: string;
+}
+
+export interface LunDeviceInfo {
+  sizeBytes: number;
+  blockSize: number;
+  readOnly: boolean;
+  canDiscard: boolean;
+  canWriteZeroes: boolean;
+  canBlockStatus: boolean;
+  hasVolatileCache: boolean;
+  maxTransferBytes: number;
+}
+
+export type ControlRequest =
+  | {
+      type: 'addLun';
+      lun: number;
+      backend: BackendSpec;
+      params: LunParams;
+      stats: SharedArrayBuffer;
+      stateDir: string;
+    }
+  | { type: 'removeLun'; lun: number; drainMs: number }
+  | { type: 'resizeLun'; lun: number; sizeBytes: number }
+  | {
+      type: 'adopt';
+      protocol: ProtocolName;
+      /** A dup(2)'d socket descriptor, or a port carrying a bridged (TLS) stream. */
+      fd?: number;
+      port?: MessagePort;
+      leftover: Uint8Array;
+      state: unknown;
+      sid: number;
+      cid: number;
+      peer: string;
+      local: string;
+    }
+  | { type: 'closeSession'; protocol: ProtocolName; sid: number; reason: string }
+  | { type: 'closeConnection'; protocol: ProtocolName; sid: number; cid: number; reason: string }
+  | { type: 'shutdown'; reason: string };
+
+export type ControlEnvelope = ControlRequest & { id: number };
+
+export interface ControlError {
+  code: string;
+  message: string;
+}
+
+export type LoopMessage =
+  | { type: 'reply'; id: number; ok: true; data?: LunDeviceInfo | Record<string, unknown> }
+  | { type: 'reply'; id: number; ok: false; error: ControlError }
+  | { type: 'event'; event: SessionEvent }
+  | { type: 'ready' };

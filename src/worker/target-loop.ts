@@ -1,0 +1,219 @@
+/**
+ * One target's event loop: its LUNs, its protocols' sessions, and every byte
+ * of I/O after login. Runs in the target's Worker, or on the main thread in
+ * --single-loop mode; either way it talks to the management plane only
+ * through `port` (control requests in, replies and session events out).
+ */
+import net from 'node:net';
+import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import type { BlockDevice } from '../block/device.js';
+import type { ProtocolModule, ProtocolName, ProtocolTarget } from './contract.js';
+import { Lun, LocalTarget } from './local-target.js';
+import { LoopDevice } from './loop-device.js';
+import type { BackendSpec, ControlEnvelope, ControlRequest, LoopMessage, LunDeviceInfo } from './messages.js';
+import { PortStream } from './port-stream.js';
+import { SharedIoStats, SharedTargetCounters } from './shared-stats.js';
+import { LoopGate, TargetLock } from './target-lock.js';
+
+export type BackendOpener = (spec: BackendSpec, log: Logger) => Promise<BlockDevice>;
+
+export interface TargetLoopOptions {
+  tid: number;
+  name: string;
+  port: MessagePort;
+  protocols: ProtocolModule[];
+  openBackend: BackendOpener;
+  /** Absent in single-loop mode (the management plane shares the thread). */
+  lock?: TargetLock;
+  targetStats: SharedArrayBuffer;
+  log: Logger;
+}
+
+class ControlFailure extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class TargetLoop {
+  private readonly target: LocalTarget;
+  private readonly gate: LoopGate;
+  private readonly protocols = new Map<ProtocolName, ProtocolTarget>();
+  private readonly devices = new Map<number, LoopDevice>();
+  private readonly enterBound = (): void => this.gate.enter();
+  private readonly port: MessagePort;
+  private stopping = false;
+  private readonly pending: ControlEnvelope[] = [];
+
+  constructor(private readonly opts: TargetLoopOptions) {
+    this.port = opts.port;
+    this.gate = new LoopGate(opts.lock, () => this.drainControl());
+    const counters = new SharedTargetCounters(opts.targetStats);
+    this.target = new LocalTarget(
+      opts.tid,
+      opts.name,
+      opts.log,
+      counters,
+      (event) => this.post({ type: 'event', event }),
+      (fn) => () => {
+        this.gate.enter();
+        fn();
+      },
+    );
+    for (const p of opts.protocols) this.protocols.set(p.name, p.create(this.target));
+    this.port.on('message', (m: ControlEnvelope) => {
+      this.pending.push(m);
+      this.gate.enter();
+      this.runPending();
+    });
+    this.post({ type: 'ready' });
+  }
+
+  /** A control generation bump means messages are waiting: apply them before any I/O. */
+  private drainControl(): void {
+    for (let m = receiveMessageOnPort(this.port); m; m = receiveMessageOnPort(this.port)) {
+      this.pending.push(m.message as ControlEnvelope);
+    }
+    this.runPending();
+  }
+
+  /** Starts queued requests in arrival order (the management plane awaits each reply). */
+  private runPending(): void {
+    for (let m = this.pending.shift(); m; m = this.pending.shift()) void this.handle(m);
+  }
+
+  private async handle(m: ControlEnvelope): Promise<void> {
+    try {
+      const data = await this.apply(m);
+      this.post({ type: 'reply', id: m.id, ok: true, ...(data ? { data } : {}) });
+    } catch (err) {
+      const code = err instanceof ControlFailure ? err.code : 'EIO';
+      const message = err instanceof Error ? err.message : String(err);
+      this.opts.log.warn({ target: this.opts.name, op: m.type, err: message }, 'target control request failed');
+      this.post({ type: 'reply', id: m.id, ok: false, error: { code, message } });
+    }
+  }
+
+  private async apply(m: ControlRequest): Promise<LunDeviceInfo | undefined> {
+    switch (m.type) {
+      case 'addLun':
+        return this.addLun(m);
+      case 'removeLun':
+        await this.removeLun(m.lun, m.drainMs);
+        return undefined;
+      case 'resizeLun':
+        return this.resizeLun(m.lun, m.sizeBytes);
+      case 'adopt':
+        this.adopt(m);
+        return undefined;
+      case 'closeSession':
+        await this.protocol(m.protocol).closeSession(m.sid, m.reason);
+        return undefined;
+      case 'closeConnection':
+        await this.protocol(m.protocol).closeConnection(m.sid, m.cid, m.reason);
+        return undefined;
+      case 'shutdown':
+        await this.shutdown(m.reason);
+        return undefined;
+    }
+  }
+
+  private async addLun(m: Extract<ControlRequest, { type: 'addLun' }>): Promise<LunDeviceInfo> {
+    if (this.target.lun(m.lun)) throw new ControlFailure('BG_ERR_LUN_EXISTS', `LUN ${m.lun} exists`);
+    let backing: BlockDevice;
+    try {
+      backing = await this.opts.openBackend(m.backend, this.opts.log);
+    } catch (err) {
+      throw new ControlFailure('BG_ERR_BACKING_STORE', `cannot open ${m.backend.bstype}:${m.backend.path}: ${(err as Error).message}`);
+    }
+    const stats = new SharedIoStats(m.stats);
+    const device = new LoopDevice(backing, this.enterBound, (e) => stats.backendError(e.kind));
+    this.devices.set(m.lun, device);
+    const params = { ...m.params, readOnly: m.params.readOnly || backing.info.readOnly };
+    this.target.addLun(new Lun(m.lun, device, params, stats, m.stateDir));
+    this.notify({ kind: 'added', lun: m.lun });
+    return deviceInfo(backing);
+  }
+
+  private async removeLun(lun: number, drainMs: number): Promise<void> {
+    const removed = this.target.removeLun(lun);
+    if (!removed) throw new ControlFailure('BG_ERR_NO_LUN', `no LUN ${lun}`);
+    this.notify({ kind: 'removed', lun });
+    const device = this.devices.get(lun)!;
+    this.devices.delete(lun);
+    const drained = await device.drain(drainMs);
+    if (!drained) this.opts.log.warn({ target: this.opts.name, lun, inflight: device.inflight }, 'LUN closed with I/O still in flight');
+    await device.close();
+  }
+
+  private async resizeLun(lun: number, sizeBytes: number): Promise<LunDeviceInfo> {
+    const device = this.devices.get(lun);
+    if (!device) throw new ControlFailure('BG_ERR_NO_LUN', `no LUN ${lun}`);
+    await device.resize(sizeBytes);
+    this.notify({ kind: 'resized', lun });
+    return deviceInfo(device);
+  }
+
+  private adopt(m: Extract<ControlRequest, { type: 'adopt' }>): void {
+    const proto = this.protocol(m.protocol);
+    const stream = m.port ? new PortStream(m.port) : new net.Socket({ fd: m.fd!, readable: true, writable: true });
+    if (this.stopping) {
+      stream.destroy();
+      return;
+    }
+    proto.adopt({
+      stream,
+      leftover: Buffer.from(m.leftover.buffer, m.leftover.byteOffset, m.leftover.byteLength),
+      state: m.state,
+      sid: m.sid,
+      cid: m.cid,
+      peer: m.peer,
+      local: m.local,
+    });
+    // Socket callbacks of this connection run under the target lock.
+    stream.prependListener(stream.readableFlowing === false ? 'readable' : 'data', this.enterBound);
+  }
+
+  private async shutdown(reason: string): Promise<void> {
+    this.stopping = true;
+    await Promise.allSettled([...this.protocols.values()].map((p) => p.shutdown(reason)));
+    for (const [lun, device] of this.devices) {
+      this.target.removeLun(lun);
+      await device.drain(5000);
+      await device.close().catch(() => undefined);
+    }
+    this.devices.clear();
+  }
+
+  private notify(change: { kind: 'added' | 'removed' | 'resized'; lun: number }): void {
+    for (const p of this.protocols.values()) p.lunChanged(change);
+  }
+
+  private protocol(name: ProtocolName): ProtocolTarget {
+    const p = this.protocols.get(name);
+    if (!p) throw new ControlFailure('BG_ERR_NO_DRIVER', `protocol ${name} not available`);
+    return p;
+  }
+
+  private post(m: LoopMessage): void {
+    this.port.postMessage(m);
+  }
+}
+
+function deviceInfo(d: BlockDevice): LunDeviceInfo {
+  const i = d.info;
+  return {
+    sizeBytes: i.sizeBytes,
+    blockSize: i.blockSize,
+    readOnly: i.readOnly,
+    canDiscard: i.canDiscard,
+    canWriteZeroes: i.canWriteZeroes,
+    canBlockStatus: i.canBlockStatus,
+    hasVolatileCache: i.hasVolatileCache,
+    maxTransferBytes: i.maxTransferBytes,
+  };
+}
