@@ -13,19 +13,9 @@ import { formatIssue } from '../config/validate.js';
 import { Daemon, embeddedDefault } from '../mgmt/daemon.js';
 import { workerSpawner } from '../mgmt/worker-spawner.js';
 import { createLogger, flushLogger } from '../obs/log.js';
+import { mergeServeOptions, type ServeOptions } from '../cli/blockgate.js';
 import { FRONTENDS } from './frontends.js';
 import { singleLoopSpawner } from './single-loop.js';
-
-export interface ServeOptions {
-  config?: string;
-  dataDir?: string;
-  iscsiPortal?: string[];
-  nbdListen?: string[];
-  adminSocket?: string;
-  metricsListen?: string;
-  logLevel?: string;
-  singleLoop?: boolean;
-}
 
 export class ConfigRefused extends Error {}
 
@@ -68,21 +58,10 @@ export function resolveConfig(opts: ServeOptions): ResolvedConfig {
   return { config: embeddedDefault(defaultConfig(), dataDir), savePath, dataDir, embedded: true };
 }
 
-function applyOverrides(config: DaemonConfig, opts: ServeOptions): DaemonConfig {
-  const list = (v: string[] | undefined, cur: string[]): string[] => (v === undefined ? cur : v.includes('off') ? [] : v);
-  const out: DaemonConfig = {
-    ...config,
-    iscsiPortals: list(opts.iscsiPortal, config.iscsiPortals),
-    nbdListen: list(opts.nbdListen, config.nbdListen),
-  };
-  if (opts.metricsListen !== undefined) out.metricsListen = opts.metricsListen;
-  if (opts.logLevel !== undefined) out.logLevel = opts.logLevel as DaemonConfig['logLevel'] & string;
-  if (opts.singleLoop) out.singleLoop = true;
-  return out;
-}
+export type { ServeOptions };
 
 export async function runServe(opts: ServeOptions, resolved: ResolvedConfig = resolveConfig(opts)): Promise<Daemon> {
-  const config = applyOverrides(resolved.config, opts);
+  const config = mergeServeOptions(resolved.config, opts);
   const level = config.logLevel ?? 'info';
   const log = createLogger(level);
   fs.mkdirSync(resolved.dataDir, { recursive: true });
@@ -90,9 +69,10 @@ export async function runServe(opts: ServeOptions, resolved: ResolvedConfig = re
   const spawn = config.singleLoop ? singleLoopSpawner(log) : workerSpawner(new URL('./target-worker.js', import.meta.url), level, log);
   const daemon = new Daemon({
     config,
+    persistedConfig: resolved.config,
     configPath: resolved.savePath,
     dataDir: resolved.dataDir,
-    adminSocket: resolveAdminSocketPath(opts.adminSocket ?? config.adminSocket),
+    adminSocket: resolveAdminSocketPath(config.adminSocket),
     log,
     spawn,
     frontends: FRONTENDS,

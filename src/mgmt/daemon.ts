@@ -40,7 +40,10 @@ export interface DaemonServices {
 export type FrontendFactory = (services: DaemonServices) => Frontend;
 
 export interface DaemonOptions {
+  /** The effective config: the file's, with command-line overrides. */
   config: DaemonConfig;
+  /** The file's own config: what is persisted (overrides are not). */
+  persistedConfig: DaemonConfig;
   /** Where bgadm changes are persisted; undefined = not persisted. */
   configPath?: string;
   dataDir: string;
@@ -57,11 +60,14 @@ export class Daemon {
   private admin: AdminServer | undefined;
   private metricsServer: http.Server | undefined;
   metricsPort: number | undefined;
+  metricsAddress: string | undefined;
   private config: DaemonConfig;
+  private persisted: DaemonConfig;
   private readonly ctx: AdminContext;
 
   constructor(private readonly opts: DaemonOptions) {
     this.config = opts.config;
+    this.persisted = opts.persistedConfig;
     this.registry = new Registry({ spawn: opts.spawn, dataDir: opts.dataDir, log: opts.log });
     this.ctx = {
       registry: this.registry,
@@ -98,7 +104,7 @@ export class Daemon {
       {
         portals: this.bound.map((p) => `${p.lld}://${fmt(p.address, p.port)}`),
         admin: this.opts.adminSocket,
-        metrics: this.metricsPort !== undefined ? this.config.metricsListen ?? '127.0.0.1:9470' : 'off',
+        metrics: this.metricsAddress ?? 'off',
         targets: this.registry.targets.size,
       },
       'blockgate ready',
@@ -137,13 +143,13 @@ export class Daemon {
     const { server, port } = await serveMetrics(reg, hp.host, hp.port);
     this.metricsServer = server;
     this.metricsPort = port;
+    this.metricsAddress = `http://${fmt(hp.host, port)}/metrics`;
   }
 
   private async portalOp(req: TgtadmRequest): Promise<void> {
     if (req.op !== 'new' || !req.portal) throw new Error('only --op new --param portal=addr:port is supported');
     await this.listen(req.lld, req.portal);
-    const list = req.lld === 'iscsi' ? this.config.iscsiPortals : this.config.nbdListen;
-    list.push(req.portal);
+    for (const c of [this.config, this.persisted]) (req.lld === 'iscsi' ? c.iscsiPortals : c.nbdListen).push(req.portal);
   }
 
   runningConfig(): DaemonConfig {
@@ -151,9 +157,9 @@ export class Daemon {
   }
 
   private async persist(): Promise<void> {
-    this.config = this.runningConfig();
+    this.persisted = this.registry.snapshotConfig(this.persisted);
     if (!this.opts.configPath) return;
-    await saveConfigAtomic(this.opts.configPath, this.config);
+    await saveConfigAtomic(this.opts.configPath, this.persisted);
     this.opts.log.info({ file: this.opts.configPath }, 'config saved');
   }
 
