@@ -8,7 +8,7 @@ import { parseLunParams } from '../config/lun-params.js';
 import type { LunConfig, TargetConfig } from '../config/schema.js';
 import type { AdminReply, AdminRequest, LunShow, ShowData, TargetShow, TgtadmRequest } from './admin-protocol.js';
 import { mgmtError, type MgmtError, type MgmtErrorCode } from './errors.js';
-import type { Registry, TargetRecord } from './registry.js';
+import { tgtSerial, type Registry, type TargetRecord } from './registry.js';
 import { ControlRequestError } from './target-runtime.js';
 
 export class AdminFailure extends Error {
@@ -322,7 +322,7 @@ export function targetShow(rec: TargetRecord): TargetShow {
     luns.push({
       lun: n,
       type: 'disk',
-      scsiId: l.cfg.scsiId ?? `IET     ${hex8(rec.cfg.tid)}${hex8(n).slice(4)}`,
+      scsiId: l.cfg.scsiId ?? tgtScsiId(rec.cfg.tid, n),
       scsiSn: l.params.serial,
       sizeBytes: l.info.sizeBytes,
       blockSize: l.info.blockSize,
@@ -357,8 +357,8 @@ function controllerLun(tid: number): LunShow {
   return {
     lun: 0,
     type: 'controller',
-    scsiId: `IET     ${hex8(tid)}0000`,
-    scsiSn: 'beaf' + String(tid) + '0',
+    scsiId: tgtScsiId(tid, 0),
+    scsiSn: tgtSerial(tid, 0),
     sizeBytes: 0,
     blockSize: 1,
     online: true,
@@ -367,14 +367,15 @@ function controllerLun(tid: number): LunShow {
     readonly: false,
     swp: false,
     thinProvisioning: false,
-    bsType: null,
+    bsType: 'null',
     path: null,
     bsoflags: [],
   };
 }
 
-function hex8(n: number): string {
-  return n.toString(16).padStart(8, '0');
+/** tgt's default SCSI ID: "IET", padded to 8, then tid and LUN as 4 hex digits each. */
+function tgtScsiId(tid: number, lun: number): string {
+  return `IET     ${tid.toString(16).padStart(4, '0')}${lun.toString(16).padStart(4, '0')}`;
 }
 
 function hostOf(peer: string): string {

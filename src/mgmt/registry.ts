@@ -97,7 +97,7 @@ export class Registry {
   }
 
   async addLun(rec: TargetRecord, lun: LunConfig): Promise<LunRecord> {
-    const serial = lun.serial ?? `bg-${rec.cfg.tid}-${lun.lun}`;
+    const serial = lun.serial ?? tgtSerial(rec.cfg.tid, lun.lun);
     const params = defaultLunParams(serial, {
       ...(lun.vendorId !== undefined ? { vendorId: lun.vendorId } : {}),
       ...(lun.productId !== undefined ? { productId: lun.productId } : {}),
@@ -188,6 +188,11 @@ export class Registry {
         break;
     }
   }
+}
+
+/** tgt's default unit serial number (VPD 0x80, `SCSI SN`): "beaf", tid, LUN. */
+export function tgtSerial(tid: number, lun: number): string {
+  return `beaf${tid}${lun}`;
 }
 
 /** ACL address rule: 'ALL', an exact IPv4/IPv6 address, or a CIDR block. */

@@ -1,0 +1,90 @@
+/**
+ * Write a DaemonConfig as YAML, atomically: a reader (or a crash) sees the
+ * old file or the new one, never a mix.
+ *
+ *   write <dir>/.<name>.<pid>.<n>.tmp → fsync → rename over <path> → fsync <dir>
+ *
+ * The rename is atomic within one filesystem (POSIX rename(2)); the directory
+ * fsync makes the rename itself durable. Key order follows the schema so
+ * saved files diff cleanly.
+ */
+import { open, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { stringify } from 'yaml';
+import type { DaemonConfig, LunConfig, TargetConfig } from './schema.js';
+
+const HEADER = '# blockgate configuration (docs/config.md). Written by blockgate; comments are not preserved.\n';
+
+let tmpCounter = 0;
+
+/** YAML text for `config`; loading it back yields a deep-equal config. */
+export function stringifyConfig(config: DaemonConfig): string {
+  return HEADER + stringify(ordered(config), { lineWidth: 0 });
+}
+
+export async function saveConfigAtomic(path: string, config: DaemonConfig): Promise<void> {
+  const dir = dirname(path);
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${++tmpCounter}.tmp`);
+  const fh = await open(tmp, 'wx', 0o600); // may hold CHAP secrets
+  try {
+    await fh.writeFile(stringifyConfig(config), 'utf8');
+    await fh.sync();
+  } catch (e) {
+    await fh.close();
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+  await fh.close();
+  try {
+    await rename(tmp, path);
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+  const dh = await open(dir, 'r');
+  try {
+    await dh.sync();
+  } finally {
+    await dh.close();
+  }
+}
+
+/** Rebuild objects in schema key order, dropping undefined values. */
+function ordered(c: DaemonConfig): Record<string, unknown> {
+  return compact({
+    iscsiPortals: c.iscsiPortals,
+    nbdListen: c.nbdListen,
+    adminSocket: c.adminSocket,
+    metricsListen: c.metricsListen,
+    logLevel: c.logLevel,
+    dataDir: c.dataDir,
+    singleLoop: c.singleLoop,
+    accounts: c.accounts.map((a) => ({ user: a.user, password: a.password })),
+    discovery: compact({ incomingUsers: c.discovery.incomingUsers, outgoingUser: c.discovery.outgoingUser }),
+    nbd: c.nbd === undefined ? undefined : compact({ ...c.nbd }),
+    targets: c.targets.map(orderedTarget),
+  });
+}
+
+function orderedTarget(t: TargetConfig): Record<string, unknown> {
+  return compact({
+    tid: t.tid,
+    name: t.name,
+    lld: t.lld,
+    alias: t.alias,
+    luns: t.luns.map(orderedLun),
+    incomingUsers: t.incomingUsers,
+    outgoingUser: t.outgoingUser,
+    acl: { addresses: t.acl.addresses, names: t.acl.names },
+    params: { ...t.params },
+  });
+}
+
+function orderedLun(l: LunConfig): Record<string, unknown> {
+  const { lun, backingStore, bstype, ...rest } = l;
+  return compact({ lun, backingStore, bstype, ...rest });
+}
+
+function compact(o: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}

@@ -1,0 +1,143 @@
+/**
+ * The socket shell of one full-feature-phase connection on the target loop:
+ * framing, batched writes (cork now, uncork on nextTick), backpressure, and
+ * NOP-In keep-alive pings. Protocol decisions live in Session.
+ */
+import type { Duplex } from 'node:stream';
+import type { TargetView } from '../../../src/worker/contract.js';
+import { Op, RESERVED_TAG } from '../constants.js';
+import { encodePdu, PduFramer, type DigestSettings } from '../framer.js';
+import type { Draft, Pdu, PduViolation, TargetPdu } from '../pdu-types.js';
+
+export interface ConnectionOwner {
+  handlePdu(conn: Connection, pdu: Pdu | PduViolation): void;
+  connectionClosed(conn: Connection, reason: string): void;
+  /** ExpCmdSN / MaxCmdSN to stamp into every response (§4.2.2.1). */
+  readonly expCmdSN: number;
+  readonly maxCmdSN: number;
+}
+
+export interface ConnectionOptions {
+  pingIntervalMs: number;
+  pingTimeoutMs: number;
+}
+
+export const DEFAULT_CONNECTION_OPTIONS: ConnectionOptions = { pingIntervalMs: 30_000, pingTimeoutMs: 30_000 };
+
+export class Connection {
+  statSN: number;
+  closed = false;
+  /** The initiator's MaxRecvDataSegmentLength: our largest data segment. */
+  readonly maxSendSegment: number;
+  private readonly framer: PduFramer;
+  private readonly digests: DigestSettings;
+  private corked = false;
+  private lastRx = 0;
+  private pingTtt = RESERVED_TAG;
+  private pingSentAt = 0;
+  private ticks = 0;
+  private cancelTimer?: () => void;
+  private readonly onData = (chunk: Buffer) => this.receive(chunk);
+  private readonly uncork = () => {
+    this.corked = false;
+    this.stream.uncork();
+  };
+
+  constructor(
+    private readonly owner: ConnectionOwner,
+    readonly stream: Duplex,
+    readonly cid: number,
+    readonly peer: string,
+    private readonly target: TargetView,
+    p: { statSN: number; headerDigest: boolean; dataDigest: boolean; targetMrdsl: number; initiatorMrdsl: number },
+    private readonly options: ConnectionOptions = DEFAULT_CONNECTION_OPTIONS,
+  ) {
+    this.statSN = p.statSN;
+    this.maxSendSegment = p.initiatorMrdsl;
+    this.digests = { headerDigest: p.headerDigest, dataDigest: p.dataDigest };
+    this.framer = new PduFramer({ ...this.digests, maxRecvDataSegmentLength: p.targetMrdsl });
+  }
+
+  /** Send the final login response (no digests yet, §13.1), then start reading. */
+  start(finalResponse: Buffer, leftover: Buffer): void {
+    this.stream.write(finalResponse);
+    this.stream.on('data', this.onData);
+    this.stream.on('error', (err) => this.close(`socket error: ${err.message}`));
+    this.stream.on('close', () => this.close('socket closed'));
+    this.stream.on('drain', () => this.stream.resume());
+    this.armTimer();
+    if (leftover.length) this.receive(leftover);
+    this.stream.resume();
+  }
+
+  /** Queue one PDU; writes issued in the same tick go out in one batch. */
+  send(pdu: Draft<TargetPdu>): void {
+    if (this.closed) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.stream.cork();
+      process.nextTick(this.uncork);
+    }
+    let ok = true;
+    for (const part of encodePdu(pdu, this.digests)) ok = this.stream.write(part);
+    // Backpressure: stop reading (no new commands) until the socket drains.
+    if (!ok) this.stream.pause();
+  }
+
+  /** StatSN for a response that carries status (§4.2.2.2). */
+  takeStatSN(): number {
+    const sn = this.statSN;
+    this.statSN = (this.statSN + 1) >>> 0;
+    return sn;
+  }
+
+  close(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.cancelTimer?.();
+    this.stream.off('data', this.onData);
+    // Let queued responses (e.g. the Logout Response) go out before the FIN.
+    this.stream.end();
+    const destroy = setTimeout(() => this.stream.destroy(), 2000);
+    destroy.unref?.();
+    this.stream.once('close', () => clearTimeout(destroy));
+    this.owner.connectionClosed(this, reason);
+  }
+
+  private receive(chunk: Buffer): void {
+    if (this.closed) return;
+    this.lastRx = this.ticks;
+    this.framer.push(chunk);
+    for (;;) {
+      const pdu = this.framer.next();
+      if (pdu === undefined || this.closed) return;
+      if ('opcode' in pdu && pdu.opcode === Op.NOP_OUT && pdu.ttt === this.pingTtt && pdu.ttt !== RESERVED_TAG) this.pingTtt = RESERVED_TAG;
+      this.owner.handlePdu(this, pdu);
+    }
+  }
+
+  /** Every interval: ping if idle; close if the previous ping went unanswered. */
+  private armTimer(): void {
+    this.cancelTimer = this.target.setTimer(this.options.pingIntervalMs, () => {
+      this.ticks++;
+      if (this.closed) return;
+      if (this.pingTtt !== RESERVED_TAG && (this.ticks - this.pingSentAt) * this.options.pingIntervalMs >= this.options.pingTimeoutMs) {
+        this.target.log.warn({ target: this.target.name, conn: this.peer }, 'iscsi nop-in ping timed out');
+        this.close('ping timeout');
+        return;
+      }
+      if (this.pingTtt === RESERVED_TAG && this.ticks - this.lastRx >= 2) this.ping();
+      this.armTimer();
+    });
+  }
+
+  private ping(): void {
+    this.pingTtt = (0x40000000 + this.ticks) >>> 0;
+    this.pingSentAt = this.ticks;
+    // §11.19: a target ping carries TTT != 0xffffffff, ITT 0xffffffff; StatSN not advanced.
+    this.send({
+      opcode: Op.NOP_IN, final: true, lun: 0n, itt: RESERVED_TAG, ttt: this.pingTtt,
+      statSN: this.statSN, expCmdSN: this.owner.expCmdSN, maxCmdSN: this.owner.maxCmdSN,
+    });
+  }
+}

@@ -1,0 +1,175 @@
+/**
+ * Execution of validated requests against the LUN's device, one handler
+ * per command (proto.md "Request types"). Each returns the reply Buffers;
+ * device errors become error replies through `nbdErrno`. Nothing is sent
+ * before the device completed, so a simple READ reply never needs the
+ * "error after header" hard disconnect.
+ */
+import { BlockError, toBlockError, type BlockDevice, type Extent } from '../../src/block/device.js';
+import {
+  NBD_CMD_BLOCK_STATUS,
+  NBD_CMD_CACHE,
+  NBD_CMD_FLAG_DF,
+  NBD_CMD_FLAG_FAST_ZERO,
+  NBD_CMD_FLAG_FUA,
+  NBD_CMD_FLAG_NO_HOLE,
+  NBD_CMD_FLAG_REQ_ONE,
+  NBD_CMD_FLUSH,
+  NBD_CMD_READ,
+  NBD_CMD_TRIM,
+  NBD_CMD_WRITE,
+  NBD_CMD_WRITE_ZEROES,
+  NBD_STATE_HOLE,
+  NBD_STATE_ZERO,
+} from './constants.js';
+import {
+  buildBlockStatus,
+  buildDone,
+  buildError,
+  buildNone,
+  buildReadData,
+  buildReadHole,
+  type ReplyTo,
+  type StatusDescriptor,
+} from './replies.js';
+import { nbdErrno, type ValidRequest } from './validate.js';
+
+/** Reads at least this long look for holes first when reply chunks are allowed. */
+export const SPARSE_READ_MIN_BYTES = 64 * 1024;
+/** proto.md: SHOULD NOT send more than 2^20 descriptors per chunk. */
+const MAX_DESCRIPTORS = 1 << 20;
+
+export interface ExecContext {
+  device: BlockDevice;
+  minBlockBytes: number;
+}
+
+type Exec = (x: ExecContext, req: ValidRequest, payload: Buffer | undefined, r: ReplyTo) => Promise<Buffer[]>;
+
+const EXECUTORS: Record<number, Exec> = {
+  [NBD_CMD_READ]: execRead,
+  [NBD_CMD_WRITE]: async (x, req, payload, r) => {
+    if (req.lengthBytes > 0) await x.device.write(req.offsetBytes, payload!, { fua: fua(req) });
+    return buildDone(r);
+  },
+  [NBD_CMD_FLUSH]: async (x, _req, _p, r) => {
+    await x.device.flush();
+    return buildDone(r);
+  },
+  [NBD_CMD_TRIM]: execTrim,
+  [NBD_CMD_CACHE]: async (_x, _req, _p, r) => buildDone(r), // advisory; bounds were validated
+  [NBD_CMD_WRITE_ZEROES]: execWriteZeroes,
+  [NBD_CMD_BLOCK_STATUS]: execBlockStatus,
+};
+
+const fua = (req: ValidRequest): boolean => (req.flags & NBD_CMD_FLAG_FUA) !== 0;
+
+/** Run one validated request; never rejects (errors become error replies). */
+export async function execute(x: ExecContext, req: ValidRequest, payload: Buffer | undefined, r: ReplyTo): Promise<{ reply: Buffer[]; ok: boolean }> {
+  try {
+    return { reply: await EXECUTORS[req.type]!(x, req, payload, r), ok: true };
+  } catch (err) {
+    const e = toBlockError(err);
+    return { reply: buildError(r, nbdErrno(e.kind, req.type, req.flags), e.message), ok: false };
+  }
+}
+
+async function execTrim(x: ExecContext, req: ValidRequest, _p: Buffer | undefined, r: ReplyTo): Promise<Buffer[]> {
+  if (req.lengthBytes === 0 || !x.device.info.canDiscard) return buildDone(r);
+  try {
+    await x.device.discard(req.offsetBytes, req.lengthBytes);
+  } catch (err) {
+    // TRIM is a hint (proto.md NBD_CMD_TRIM): a device that cannot discard just ignores it.
+    if (toBlockError(err).kind !== 'ENOTSUP') throw err;
+    return buildDone(r);
+  }
+  if (fua(req)) await x.device.flush();
+  return buildDone(r);
+}
+
+async function execWriteZeroes(x: ExecContext, req: ValidRequest, _p: Buffer | undefined, r: ReplyTo): Promise<Buffer[]> {
+  // FAST_ZERO: fail at once unless zeroing is cheaper than writing (proto.md NBD_CMD_WRITE_ZEROES).
+  if (req.flags & NBD_CMD_FLAG_FAST_ZERO && !x.device.info.canWriteZeroes) {
+    throw new BlockError('ENOTSUP', 'write zeroes is not faster than a write on this device');
+  }
+  if (req.lengthBytes > 0) {
+    await x.device.writeZeroes(req.offsetBytes, req.lengthBytes, {
+      fua: fua(req),
+      mayDeallocate: !(req.flags & NBD_CMD_FLAG_NO_HOLE),
+    });
+  }
+  return buildDone(r);
+}
+
+/** Simple replies: one read. Reply chunks: holes become OFFSET_HOLE chunks unless DF. */
+async function execRead(x: ExecContext, req: ValidRequest, _p: Buffer | undefined, r: ReplyTo): Promise<Buffer[]> {
+  const { offsetBytes: off, lengthBytes: len } = req;
+  if (len === 0) return r.mode === 'simple' ? buildDone(r) : buildNone(r);
+  const sparse = r.mode !== 'simple' && !(req.flags & NBD_CMD_FLAG_DF) && len >= SPARSE_READ_MIN_BYTES && x.device.info.canBlockStatus;
+  if (!sparse) return buildReadData(r, off, await x.device.read(off, len), true);
+  const extents = mergeExtents(await x.device.blockStatus(off, len), off, off + len);
+  if (extents.length === 1 && !extents[0]!.zero) return buildReadData(r, off, await x.device.read(off, len), true);
+  const pieces = await Promise.all(extents.map((e) => (e.zero ? undefined : x.device.read(e.offsetBytes, e.lengthBytes))));
+  const out: Buffer[] = [];
+  extents.forEach((e, i) => {
+    const done = i === extents.length - 1;
+    const data = pieces[i];
+    out.push(...(data ? buildReadData(r, e.offsetBytes, data, done) : buildReadHole(r, e.offsetBytes, e.lengthBytes, done)));
+  });
+  return out;
+}
+
+/** Clip extents to [start, end) and merge neighbours that read the same way. */
+function mergeExtents(extents: Extent[], start: number, end: number): Extent[] {
+  const out: Extent[] = [];
+  let covered = start;
+  for (const e of extents) {
+    const s = Math.max(e.offsetBytes, covered);
+    const t = Math.min(e.offsetBytes + e.lengthBytes, end);
+    if (t <= s) continue;
+    const last = out[out.length - 1];
+    if (last && last.zero === e.zero && last.offsetBytes + last.lengthBytes === s) last.lengthBytes += t - s;
+    else out.push({ offsetBytes: s, lengthBytes: t - s, hole: e.hole, zero: e.zero });
+    covered = t;
+  }
+  // A device that reported less than asked: the rest reads as data.
+  if (covered < end) out.push({ offsetBytes: covered, lengthBytes: end - covered, hole: false, zero: false });
+  return out;
+}
+
+/** One status chunk per requested context (only base:allocation exists). */
+async function execBlockStatus(x: ExecContext, req: ValidRequest, _p: Buffer | undefined, r: ReplyTo): Promise<Buffer[]> {
+  const size = x.device.info.sizeBytes;
+  // Compact descriptors carry 32-bit lengths: cap the query below 4 GiB, block-aligned.
+  const cap = r.mode === 'extended' ? Number.MAX_SAFE_INTEGER : Math.floor(0xffffffff / x.minBlockBytes) * x.minBlockBytes;
+  const qlen = Math.min(req.lengthBytes, size - req.offsetBytes, cap);
+  if (qlen <= 0) throw new BlockError('EINVAL', 'block status beyond the end of the device');
+  let descs: StatusDescriptor[];
+  if (!x.device.info.canBlockStatus) descs = [{ lengthBytes: qlen, flags: 0 }];
+  else descs = toDescriptors(await x.device.blockStatus(req.offsetBytes, qlen));
+  if (descs.length === 0) descs = [{ lengthBytes: qlen, flags: 0 }];
+  if (req.flags & NBD_CMD_FLAG_REQ_ONE) descs = [{ lengthBytes: Math.min(descs[0]!.lengthBytes, req.lengthBytes), flags: descs[0]!.flags }];
+  if (descs.length > MAX_DESCRIPTORS) descs = descs.slice(0, MAX_DESCRIPTORS);
+  const out: Buffer[] = [];
+  req.contextIds.forEach((id, i) => out.push(...buildBlockStatus(r, id, descs, i === req.contextIds.length - 1)));
+  return out;
+}
+
+function toDescriptors(extents: Extent[]): StatusDescriptor[] {
+  const out: StatusDescriptor[] = [];
+  for (const e of extents) {
+    if (e.lengthBytes <= 0) continue;
+    const flags = (e.hole ? NBD_STATE_HOLE : 0) | (e.zero ? NBD_STATE_ZERO : 0);
+    const last = out[out.length - 1];
+    if (last && last.flags === flags) last.lengthBytes += e.lengthBytes;
+    else out.push({ lengthBytes: e.lengthBytes, flags });
+  }
+  return out;
+}
+
+/** Stats bucket and byte count of one request. */
+export function statsOf(req: ValidRequest): { op: 'read' | 'write' | 'other'; bytes: number } {
+  if (req.type === NBD_CMD_READ) return { op: 'read', bytes: req.lengthBytes };
+  if (req.type === NBD_CMD_WRITE) return { op: 'write', bytes: req.lengthBytes };
+  return { op: 'other', bytes: 0 };
+}

@@ -1,0 +1,214 @@
+/**
+ * One NBD connection in transmission, on the target's loop: the shell that
+ * reads requests, runs them concurrently (replies may complete out of
+ * order, proto.md "Transmission"), writes replies in corked batches and
+ * applies backpressure.
+ *
+ * Backpressure: reading pauses while the bytes of requests in flight (read
+ * lengths + write payloads) exceed `maxInflightBytes`, while more than
+ * `maxInflightRequests` are in flight, or while the socket's write buffer
+ * is full; it resumes when all three are below their limits again.
+ */
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import type { LunHandle } from '../../src/worker/contract.js';
+import { NBD_CMD_DISC, NBD_CMD_NAMES, NBD_CMD_READ, NBD_ESHUTDOWN } from './constants.js';
+import { execute, statsOf, type ExecContext } from './commands.js';
+import { RequestFramer, type FramedRequest } from './framer.js';
+import { buildError, type ReplyTo } from './replies.js';
+import type { NbdHandOffState } from './state.js';
+import { validateRequest, type TransmissionContext } from './validate.js';
+
+export interface ConnectionLimits {
+  maxInflightBytes: number;
+  maxInflightRequests: number;
+  /** Compact writes longer than the maximum payload but up to this are skipped and failed. */
+  discardLimitBytes: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  maxInflightBytes: 64 * 1024 * 1024,
+  maxInflightRequests: 1024,
+  discardLimitBytes: 64 * 1024 * 1024,
+};
+
+export class NbdConnection {
+  private readonly framer: RequestFramer;
+  private readonly tctx: TransmissionContext;
+  private readonly xctx: ExecContext;
+  private inflightBytes = 0;
+  private inflightCount = 0;
+  private writeBlocked = false;
+  private paused = false;
+  private corked = false;
+  /** NBD_CMD_DISC received, peer ended, or shutdown: no new requests are read. */
+  private draining = false;
+  private shuttingDown = false;
+  private closed = false;
+  private readonly onDataBound = (b: Buffer): void => this.onData(b);
+
+  constructor(
+    private readonly stream: Duplex,
+    private readonly lun: LunHandle,
+    private readonly state: NbdHandOffState,
+    private readonly log: Logger,
+    private readonly limits: ConnectionLimits,
+    private readonly onClosed: () => void,
+  ) {
+    const s = state.blockSizes;
+    this.tctx = {
+      transmissionFlags: state.transmissionFlags,
+      sizeBytes: state.sizeBytes,
+      minBlockBytes: s.minBlockBytes,
+      maxPayloadBytes: s.maxPayloadBytes,
+      replyMode: state.replyMode,
+      metaContextIds: state.metaContextIds,
+    };
+    this.xctx = { device: lun.device, minBlockBytes: s.minBlockBytes };
+    this.framer = new RequestFramer({
+      extended: state.replyMode === 'extended',
+      maxPayloadBytes: s.maxPayloadBytes,
+      discardLimitBytes: limits.discardLimitBytes,
+    });
+  }
+
+  /** Send the final option reply, then start reading requests (leftover first). */
+  start(leftover: Buffer): void {
+    const s = this.stream;
+    s.on('error', (err) => this.log.info({ err: err.message }, 'nbd connection error'));
+    s.on('close', () => this.finish());
+    s.on('end', () => this.beginDrain());
+    s.on('drain', () => {
+      this.writeBlocked = false;
+      this.updateFlow();
+    });
+    if ('setNoDelay' in s && typeof s.setNoDelay === 'function') (s as { setNoDelay(v: boolean): void }).setNoDelay(true);
+    const fr = this.state.finalReply;
+    this.write([Buffer.from(fr.buffer, fr.byteOffset, fr.byteLength)]);
+    s.on('data', this.onDataBound);
+    if (leftover.length) this.onData(leftover);
+    s.resume();
+  }
+
+  /** Answer requests already buffered with NBD_ESHUTDOWN, finish those in flight, then close. */
+  shutdown(): void {
+    this.shuttingDown = true;
+    this.pump();
+    this.beginDrain();
+  }
+
+  /** Hard close at once. */
+  destroy(reason: string): void {
+    this.log.info({ reason }, 'nbd connection closed by server');
+    this.stream.destroy();
+  }
+
+  private onData(b: Buffer): void {
+    if (this.draining) return;
+    this.framer.push(b);
+    this.pump();
+  }
+
+  private overLimit(): boolean {
+    return (
+      this.writeBlocked || this.inflightBytes >= this.limits.maxInflightBytes || this.inflightCount >= this.limits.maxInflightRequests
+    );
+  }
+
+  private pump(): void {
+    while (!this.closed && !this.draining && !this.overLimit()) {
+      const ev = this.framer.next();
+      if (!ev) break;
+      if (ev.kind === 'violation') {
+        this.log.warn({ err: ev.reason }, 'nbd protocol violation, disconnecting');
+        this.stream.destroy();
+        return;
+      }
+      this.handle(ev.req);
+    }
+    this.updateFlow();
+  }
+
+  private updateFlow(): void {
+    if (this.closed) return;
+    const stop = this.overLimit() || this.draining;
+    if (stop && !this.paused) {
+      this.paused = true;
+      this.stream.pause();
+    } else if (!stop && this.paused) {
+      this.paused = false;
+      this.pump();
+      if (!this.paused && !this.overLimit()) this.stream.resume();
+    }
+  }
+
+  private handle(fr: FramedRequest): void {
+    const h = fr.header;
+    if (h.type === NBD_CMD_DISC) {
+      this.beginDrain(); // MUST finish outstanding requests, then close
+      return;
+    }
+    const r: ReplyTo = { mode: this.state.replyMode, cookie: h.cookie, offset: h.offset };
+    if (this.shuttingDown) {
+      this.write(buildError(r, NBD_ESHUTDOWN, 'server is shutting down'));
+      return;
+    }
+    const v = validateRequest(h, fr.payload, fr.payloadDiscarded, this.tctx);
+    if (!v.ok) {
+      this.lun.stats.record(h.type === NBD_CMD_READ ? 'read' : 'other', 0, 0, false);
+      this.write(buildError(r, v.errno, v.message));
+      return;
+    }
+    const { op, bytes } = statsOf(v.req);
+    const cost = Math.max(bytes, 1);
+    this.inflightBytes += cost;
+    this.inflightCount++;
+    this.lun.stats.inflight(1);
+    const t0 = process.hrtime.bigint();
+    void execute(this.xctx, v.req, fr.payload, r).then(({ reply, ok }) => {
+      this.lun.stats.inflight(-1);
+      this.lun.stats.record(op, bytes, Number(process.hrtime.bigint() - t0), ok);
+      if (!ok) this.log.debug({ op: NBD_CMD_NAMES[h.type] }, 'nbd request failed');
+      this.inflightBytes -= cost;
+      this.inflightCount--;
+      this.write(reply);
+      this.updateFlow();
+      this.maybeEnd();
+    });
+  }
+
+  /** Write reply buffers; replies finishing in the same tick go out in one corked batch. */
+  private write(bufs: Buffer[]): void {
+    if (this.closed || this.stream.destroyed) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.stream.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.stream.uncork();
+      });
+    }
+    for (const b of bufs) if (!this.stream.write(b)) this.writeBlocked = true;
+  }
+
+  private beginDrain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    this.updateFlow();
+    this.maybeEnd();
+  }
+
+  private maybeEnd(): void {
+    if (this.draining && this.inflightCount === 0 && !this.closed) {
+      // Let the corked batch flush first; end() closes TLS with close_notify.
+      process.nextTick(() => this.stream.end());
+    }
+  }
+
+  private finish(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.stream.off('data', this.onDataBound);
+    this.onClosed();
+  }
+}
