@@ -14,7 +14,7 @@ import { Daemon, embeddedDefault } from '../mgmt/daemon.js';
 import { workerSpawner } from '../mgmt/worker-spawner.js';
 import { createLogger, flushLogger } from '../obs/log.js';
 import { mergeServeOptions, type ServeOptions } from '../cli/blockgate.js';
-import { FRONTENDS } from './frontends.js';
+import { FRONTENDS, targetParamDefaults } from './frontends.js';
 import { singleLoopSpawner } from './single-loop.js';
 
 export class ConfigRefused extends Error {}
@@ -76,6 +76,7 @@ export async function runServe(opts: ServeOptions, resolved: ResolvedConfig = re
     log,
     spawn,
     frontends: FRONTENDS,
+    targetParamDefaults,
   });
   let stopping = false;
   const stop = (signal: string): void => {

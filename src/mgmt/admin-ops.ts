@@ -28,6 +28,8 @@ export interface AdminContext {
   /** The running config for `--dump`. */
   dump(): ShowData;
   portals(): ShowData;
+  /** The protocol's default target parameters, in display order (tgtadm show --tid). */
+  targetParamDefaults?(lld: 'iscsi' | 'nbd'): [string, string][];
   /** Extra hooks the daemon provides for modes the registry does not own. */
   portalOp?(req: TgtadmRequest): Promise<void>;
 }
@@ -112,6 +114,8 @@ async function targetOp(ctx: AdminContext, req: TgtadmRequest): Promise<ShowData
       return undefined;
     }
     case 'show':
+      // tgtadm: with --tid, the target's parameters; without, every target.
+      if (req.tid !== undefined) return { kind: 'target-params', params: targetParams(ctx, target(ctx, req)) };
       return {
         kind: 'targets',
         targets: [...reg.targets.values()]
@@ -138,6 +142,21 @@ async function targetOp(ctx: AdminContext, req: TgtadmRequest): Promise<ShowData
   }
 }
 
+function targetParams(ctx: AdminContext, rec: TargetRecord): [string, string][] {
+  const p = rec.cfg.params;
+  const out: [string, string][] = [
+    ['nop_interval', p.nop_interval ?? '0'],
+    ['nop_count', p.nop_count ?? '0'],
+  ];
+  const seen = new Set(out.map(([k]) => k));
+  for (const [k, v] of ctx.targetParamDefaults?.(rec.cfg.lld) ?? []) {
+    out.push([k, p[k] ?? v]);
+    seen.add(k);
+  }
+  for (const [k, v] of Object.entries(p)) if (!seen.has(k)) out.push([k, v]);
+  return out;
+}
+
 function aclOp(rec: TargetRecord, req: TgtadmRequest): undefined {
   const bind = req.op === 'bind';
   const list = req.initiatorAddress !== undefined ? rec.cfg.acl.addresses : req.initiatorName !== undefined ? rec.cfg.acl.names : undefined;
@@ -155,6 +174,8 @@ function aclOp(rec: TargetRecord, req: TgtadmRequest): undefined {
 }
 
 async function lunOp(ctx: AdminContext, req: TgtadmRequest): Promise<ShowData | undefined> {
+  // tgt answers a LUN delete on a missing target with "can't find the logical unit".
+  if (req.op === 'delete' && req.tid !== undefined && !ctx.registry.targets.has(req.tid)) fail('BG_ERR_NO_LUN');
   const rec = target(ctx, req);
   if (req.op === 'show') return { kind: 'targets', targets: [targetShow(rec)] };
   if (req.lun === undefined) fail('BG_ERR_INVALID_REQUEST', 'missing --lun');

@@ -51,6 +51,8 @@ export interface DaemonOptions {
   log: Logger;
   spawn: LoopSpawner;
   frontends: FrontendFactory[];
+  /** Default target parameters per protocol, for `show --tid` (from the protocol front ends). */
+  targetParamDefaults?: (lld: 'iscsi' | 'nbd') => [string, string][];
 }
 
 export class Daemon {
@@ -75,6 +77,7 @@ export class Daemon {
       dump: (): ShowData => ({ kind: 'dump', config: this.runningConfig() }),
       portals: (): ShowData => ({ kind: 'portals', portals: [...this.bound] }),
       portalOp: (req) => this.portalOp(req),
+      ...(opts.targetParamDefaults ? { targetParamDefaults: opts.targetParamDefaults } : {}),
     };
   }
 
