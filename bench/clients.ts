@@ -1,0 +1,86 @@
+/**
+ * The client tools, identical for every system: `qemu-img bench` (count
+ * based; IOPS = requests / run time, mean latency by Little's law =
+ * depth × time / requests, exact at QD1) and fio's nbd engine (time based,
+ * its own JSON figures). Both return the exact command line they ran.
+ */
+import { commandLine, run } from './proc.js';
+import type { Workload } from './workloads.js';
+
+export interface Sample {
+  iops: number;
+  bytesPerSecond: number;
+  meanLatencyUs: number;
+  seconds: number;
+  bytes: number;
+  command: string;
+}
+
+export function qemuImgBenchArgs(w: Workload, url: string, count: number): string[] {
+  return [
+    'bench', '-f', 'raw', '-t', 'none',
+    '-c', String(count), '-d', String(w.depth),
+    '-s', String(w.blockBytes), '-S', String(w.blockBytes),
+    ...(w.write ? ['-w', '--pattern=165'] : []),
+    url,
+  ];
+}
+
+export async function qemuImgBench(w: Workload, url: string, count: number): Promise<Sample> {
+  const args = qemuImgBenchArgs(w, url, count);
+  const r = await run('qemu-img', args);
+  const m = /Run completed in ([\d.]+) seconds/.exec(r.stdout);
+  if (!m) throw new Error(`qemu-img bench printed no run time: ${r.stdout}`);
+  const seconds = Number(m[1]);
+  const bytes = count * w.blockBytes;
+  return {
+    iops: count / seconds,
+    bytesPerSecond: bytes / seconds,
+    meanLatencyUs: ((seconds * w.depth) / count) * 1e6,
+    seconds,
+    bytes,
+    command: commandLine('qemu-img', args),
+  };
+}
+
+export function fioArgs(w: Workload, url: string, seconds: number, rw: string = w.readPercent !== undefined ? 'randrw' : 'randread'): string[] {
+  return [
+    '--name=bench', '--ioengine=nbd', `--uri=${url}`,
+    `--rw=${rw}`, ...(w.readPercent !== undefined ? [`--rwmixread=${w.readPercent}`] : []),
+    `--bs=${w.blockBytes}`, `--iodepth=${w.depth}`,
+    '--time_based', '--ramp_time=1', `--runtime=${seconds}`,
+    '--output-format=json',
+  ];
+}
+
+interface FioDir {
+  iops: number;
+  bw_bytes: number;
+  io_bytes: number;
+  lat_ns: { mean: number };
+}
+
+export async function fio(w: Workload, url: string, seconds: number, rw?: string): Promise<Sample> {
+  const args = fioArgs(w, url, seconds, rw);
+  const r = await run('fio', args);
+  const job = (JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))) as { jobs: { read: FioDir; write: FioDir }[] }).jobs[0]!;
+  const dirs = [job.read, job.write].filter((d) => d.iops > 0);
+  const iops = dirs.reduce((a, d) => a + d.iops, 0);
+  const lat = dirs.reduce((a, d) => a + d.lat_ns.mean * d.iops, 0) / Math.max(iops, 1e-9) / 1000;
+  return {
+    iops,
+    bytesPerSecond: dirs.reduce((a, d) => a + d.bw_bytes, 0),
+    meanLatencyUs: lat,
+    seconds,
+    bytes: dirs.reduce((a, d) => a + d.io_bytes, 0),
+    command: commandLine('fio', args),
+  };
+}
+
+/** One TCP stream over loopback for `seconds`: what the loopback can carry (bytes/s). */
+export async function iperf3(port: number, seconds: number): Promise<{ bytesPerSecond: number; command: string }> {
+  const args = ['-c', '127.0.0.1', '-p', String(port), '-t', String(seconds), '-J'];
+  const r = await run('iperf3', args);
+  const j = JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } };
+  return { bytesPerSecond: j.end.sum_received.bits_per_second / 8, command: commandLine('iperf3', args) };
+}
