@@ -123,7 +123,8 @@ const RULES: Partial<Record<AdminMode, ModeRule>> = {
       // unless the backing store type is memory.
       new: opRule('LmofytlbEYCSP', LU_NA, (v) =>
         v.backingStore === undefined && v.bstype !== 'memory' ? "'backing-store' option is necessary" : undefined),
-      delete: opRule('LmotlC', LU_NA),
+      // blockgate extension: -F deletes a LUN whose target still has sessions.
+      delete: opRule('LmotlFC', LU_NA),
       stat: opRule('LmotlC', LU_NA),
       update: opRule('LmofytlPC', "option '-%c' not supported in logicalunit mode"),
     },

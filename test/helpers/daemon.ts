@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { toolEnv } from './run-tool.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const BLOCKGATE = path.join(ROOT, 'dist/src/bin/blockgate.cjs');
@@ -119,7 +120,7 @@ export interface RunResult {
 /** Run a program with a hard timeout; never rejects. */
 export function run(cmd: string, args: string[], opts: { timeoutMs?: number; env?: Record<string, string>; input?: string } = {}): Promise<RunResult> {
   return new Promise((resolve) => {
-    const p = spawn(cmd, args, { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const p = spawn(cmd, args, { env: { ...toolEnv, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));
