@@ -6,6 +6,7 @@
  */
 import { parseLunParams } from '../config/lun-params.js';
 import type { LunConfig, TargetConfig } from '../config/schema.js';
+import type { BackgroundPool } from './background.js';
 import type { AdminReply, AdminRequest, LunShow, ShowData, TargetShow, TgtadmRequest } from './admin-protocol.js';
 import { mgmtError, type MgmtError, type MgmtErrorCode } from './errors.js';
 import { tgtSerial, type Registry, type TargetRecord } from './registry.js';
@@ -30,6 +31,8 @@ export interface AdminContext {
   portals(): ShowData;
   /** The protocol's default target parameters, in display order (tgtadm show --tid). */
   targetParamDefaults?(lld: 'iscsi' | 'nbd'): [string, string][];
+  /** CPU-heavy background work (LUN checksums). */
+  background?: BackgroundPool;
   /** Extra hooks the daemon provides for modes the registry does not own. */
   portalOp?(req: TgtadmRequest): Promise<void>;
 }
@@ -177,7 +180,10 @@ async function lunOp(ctx: AdminContext, req: TgtadmRequest): Promise<ShowData | 
   // tgt answers a LUN delete on a missing target with "can't find the logical unit".
   if (req.op === 'delete' && req.tid !== undefined && !ctx.registry.targets.has(req.tid)) fail('BG_ERR_NO_LUN');
   const rec = target(ctx, req);
-  if (req.op === 'show') return { kind: 'targets', targets: [targetShow(rec)] };
+  if (req.op === 'show') {
+    if (req.name === 'checksum' && req.lun !== undefined) return lunChecksum(ctx, rec, req.lun);
+    return { kind: 'targets', targets: [targetShow(rec)] };
+  }
   if (req.lun === undefined) fail('BG_ERR_INVALID_REQUEST', 'missing --lun');
   switch (req.op) {
     case 'new': {
@@ -209,6 +215,15 @@ async function lunOp(ctx: AdminContext, req: TgtadmRequest): Promise<ShowData | 
     default:
       fail('BG_ERR_UNSUPPORTED_OPERATION');
   }
+}
+
+/** `--op show --mode logicalunit --name checksum`: CRC32C of a file LUN, computed on the background pool. */
+async function lunChecksum(ctx: AdminContext, rec: TargetRecord, lun: number): Promise<ShowData> {
+  const l = rec.luns.get(lun);
+  if (!l) fail('BG_ERR_NO_LUN');
+  if (l.cfg.bstype !== 'file' || !ctx.background) fail('BG_ERR_UNSUPPORTED_OPERATION', 'checksums need a file backing store');
+  const r = await ctx.background.checksum(ctx.registry.backingPath(l.cfg), l.info.sizeBytes);
+  return { kind: 'target-params', params: [['checksum-crc32c', r.crc32c.toString(16).padStart(8, '0')], ['bytes', String(r.bytes)]] };
 }
 
 function lunConfigFrom(req: TgtadmRequest): LunConfig {

@@ -19,6 +19,7 @@ import { createMetricsRegistry, serveMetrics } from '../obs/metrics.js';
 import type { PortalShow, ShowData, TgtadmRequest } from './admin-protocol.js';
 import { executeAdmin, type AdminContext } from './admin-ops.js';
 import { AdminServer } from './admin-server.js';
+import { BackgroundPool } from './background.js';
 import { Registry } from './registry.js';
 import type { LoopSpawner } from './target-runtime.js';
 
@@ -66,6 +67,7 @@ export class Daemon {
   private config: DaemonConfig;
   private persisted: DaemonConfig;
   private readonly ctx: AdminContext;
+  private readonly background = new BackgroundPool();
 
   constructor(private readonly opts: DaemonOptions) {
     this.config = opts.config;
@@ -77,6 +79,7 @@ export class Daemon {
       dump: (): ShowData => ({ kind: 'dump', config: this.runningConfig() }),
       portals: (): ShowData => ({ kind: 'portals', portals: [...this.bound] }),
       portalOp: (req) => this.portalOp(req),
+      background: this.background,
       ...(opts.targetParamDefaults ? { targetParamDefaults: opts.targetParamDefaults } : {}),
     };
   }
@@ -172,6 +175,7 @@ export class Daemon {
     for (const f of this.frontends.values()) await f.close().catch(() => undefined);
     await Promise.allSettled([...this.registry.targets.values()].map((t) => t.runtime.stop(reason)));
     this.registry.targets.clear();
+    await this.background.close();
     await new Promise<void>((r) => (this.metricsServer ? this.metricsServer.close(() => r()) : r()));
   }
 }

@@ -110,7 +110,7 @@ export class Registry {
     const stats = createLunStatsBuffer();
     const backend: BackendSpec = {
       bstype: lun.bstype,
-      path: lun.bstype === 'file' ? path.resolve(this.opts.dataDir, lun.backingStore) : lun.backingStore,
+      path: this.backingPath(lun),
       serial,
       readOnly: lun.readOnly ?? false,
       ...(lun.sizeBytes !== undefined ? { createSizeBytes: lun.sizeBytes } : {}),
@@ -124,6 +124,11 @@ export class Registry {
     rec.cfg.luns = [...rec.luns.values()].map((l) => l.cfg).sort((a, b) => a.lun - b.lun);
     this.opts.log.info({ target: rec.cfg.name, lun: lun.lun, backend: `${lun.bstype}:${backend.path}` }, 'LUN added');
     return lr;
+  }
+
+  /** File LUN paths are relative to the data dir. */
+  backingPath(lun: LunConfig): string {
+    return lun.bstype === 'file' ? path.resolve(this.opts.dataDir, lun.backingStore) : lun.backingStore;
   }
 
   async removeLun(rec: TargetRecord, lun: number): Promise<void> {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { bgadm, run, startDaemon, tempDir, type DaemonHandle } from '../helpers/daemon.js';
 import { T1, writeThreeTargetConfig } from '../helpers/three-targets.js';
+import { crc32c } from '../../src/util/crc32c.js';
 
 let daemon: DaemonHandle | undefined;
 afterEach(async () => {
@@ -96,5 +97,21 @@ describe('--single-loop', () => {
     const r = await run('qemu-io', ['-f', 'raw', '-c', 'read -P 0x22 0 4M', `nbd://127.0.0.1:${daemon.nbdPort}/t1`]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).not.toContain('Pattern verification failed');
+  });
+});
+
+describe('background pool', () => {
+  it('computes a LUN checksum on the piscina pool that matches the data written', async () => {
+    const dir = tempDir('bg-cksum-');
+    daemon = await startDaemon({ dataDir: dir, args: ['--config', writeThreeTargetConfig(dir, 16 * 1024 * 1024)] });
+    const w = await run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x77 1M 3M', '-c', 'flush', `nbd://127.0.0.1:${daemon.nbdPort}/t1`]);
+    expect(w.code, w.stderr).toBe(0);
+    const r = await bgadm(daemon, ['--op', 'show', '--mode', 'logicalunit', '--tid', '1', '--lun', '1', '--name', 'checksum']);
+    expect(r.code, r.stderr).toBe(0);
+    const expected = Buffer.alloc(16 * 1024 * 1024);
+    expected.fill(0x77, 1024 * 1024, 4 * 1024 * 1024);
+    const want = crc32c(expected).toString(16).padStart(8, '0');
+    expect(r.stdout).toContain(`checksum-crc32c=${want}`);
+    expect(r.stdout).toContain(`bytes=${16 * 1024 * 1024}`);
   });
 });
