@@ -126,8 +126,9 @@ const RULES: Partial<Record<AdminMode, ModeRule>> = {
       // blockgate extension: -F deletes a LUN whose target still has sessions.
       delete: opRule('LmotlFC', LU_NA),
       stat: opRule('LmotlC', LU_NA),
-      // blockgate extension: --name checksum prints the LUN's CRC32C (background pool).
-      show: opRule('LmotlnC', LU_NA),
+      // blockgate extension: --name checksum prints the LUN's CRC32C (background
+      // pool); any other show keeps tgtadm's refusal.
+      show: opRule('LmotlnC', LU_NA, (v) => (v.name === 'checksum' ? undefined : 'operation show not supported in logicalunit mode')),
       update: opRule('LmofytlPC', "option '-%c' not supported in logicalunit mode"),
     },
     unsupported: (op) => `operation ${op} not supported in logicalunit mode`,

@@ -40,6 +40,8 @@ export interface ClusterOptions {
   chunkservers?: number;
   logLevel?: LogLevel;
   metricsListen?: string;
+  /** volume / cluster status: print JSON instead of text. */
+  json?: boolean;
 }
 
 export const VOLUME_ACTIONS = ['create', 'delete', 'extend', 'list', 'info'] as const;
@@ -140,7 +142,7 @@ function addClusterCommands(program: Command, done: (r: BlockgateCommand) => voi
     .action((o: Record<string, unknown>) => done({ command: 'chunkserver', options: toClusterOptions(o) }));
   common(program.command('volume').description('manage volumes of the replicated backend')
     .addArgument(new Argument('<action>', VOLUME_ACTIONS.join('|')).choices(VOLUME_ACTIONS))
-    .argument('[name]', 'volume name').option('--size <size>', 'size, e.g. 10GiB'))
+    .argument('[name]', 'volume name').option('--size <size>', 'size, e.g. 10GiB').option('--json', 'print JSON'))
     .action((action: (typeof VOLUME_ACTIONS)[number], name: string | undefined, o: Record<string, unknown>) => {
       const r: BlockgateCommand = { command: 'volume', action, options: toClusterOptions(o) };
       if (name !== undefined) r.name = name;
@@ -148,9 +150,12 @@ function addClusterCommands(program: Command, done: (r: BlockgateCommand) => voi
       if ((action === 'create' || action === 'extend') && r.options.sizeBytes === undefined) throw new Usage(`volume ${action} needs --size`);
       done(r);
     });
-  common(program.command('cluster').description('local test cluster: status, or bring one up')
+  common(program.command('cluster').description('cluster status, or bring up a local cluster on loopback for trying it out')
     .addArgument(new Argument('<action>', CLUSTER_ACTIONS.join('|')).choices(CLUSTER_ACTIONS))
-    .option('--chunkservers <n>', 'number of chunkservers for "up"'))
+    .option('--chunkservers <n>', 'number of chunkservers for "up"')
+    .option('--listen <addr:port>', '"up": MDS listen address (chunkservers take the next ports)')
+    .option('--etcd <endpoints>', '"up": use this etcd instead of starting one; "off" = MDS file store')
+    .option('--json', 'status: print JSON'))
     .action((action: (typeof CLUSTER_ACTIONS)[number], o: Record<string, unknown>) =>
       done({ command: 'cluster', action, options: toClusterOptions(o) }));
 }
@@ -166,6 +171,7 @@ function toClusterOptions(o: Record<string, unknown>): ClusterOptions {
   if (o.logLevel !== undefined) c.logLevel = o.logLevel as LogLevel;
   if (o.metricsListen !== undefined) c.metricsListen = String(o.metricsListen);
   if (o.size !== undefined) c.sizeBytes = parseSizeOption(String(o.size));
+  if (o.json === true) c.json = true;
   if (o.chunkservers !== undefined) {
     const n = Number(o.chunkservers);
     if (!Number.isInteger(n) || n < 1) throw new Usage('--chunkservers must be a positive integer');

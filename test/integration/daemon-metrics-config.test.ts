@@ -43,12 +43,17 @@ describe('metrics', () => {
     expect(after.get(key('blockgate_lun_request_duration_seconds_count', 'read'))).toBeGreaterThan(0);
     expect(after.get(`blockgate_lun_size_bytes{target="${T1}",lun="1"}`)).toBe(64 * 1024 * 1024);
     // Sessions are counted while a client is connected.
-    const nbd = run('nbdsh', ['-u', `nbd://127.0.0.1:${daemon.nbdPort}/t1`, '-c', 'import time; time.sleep(3)'], { timeoutMs: 20_000 });
-    await new Promise((r) => setTimeout(r, 1500));
-    const during = await scrape(url);
-    expect(during.get(`blockgate_target_sessions{target="${T1}",lld="iscsi"}`)).toBe(1);
+    const nbd = run('nbdsh', ['-u', `nbd://127.0.0.1:${daemon.nbdPort}/t1`, '-c', 'import time; time.sleep(8)'], { timeoutMs: 30_000 });
+    const sessions = `blockgate_target_sessions{target="${T1}",lld="iscsi"}`;
+    let during = await scrape(url);
+    for (let i = 0; i < 60 && during.get(sessions) !== 1; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      during = await scrape(url);
+    }
+    expect(during.get(sessions)).toBe(1);
     expect(during.get(`blockgate_target_connections{target="${T1}",lld="iscsi"}`)).toBe(1);
     await nbd;
+    expect((await scrape(url)).get(sessions)).toBe(0);
   });
 });
 

@@ -14,7 +14,7 @@ const KiB = 1024;
 const start = (): Promise<MdsHandle> =>
   runMds({
     listen: '127.0.0.1:0', dataDir: dir, log, tickMs: 30, copysetSettleMs: 500, metricsListen: '127.0.0.1:0',
-    config: { segmentSizeBytes: 64 * KiB, chunkSizeBytes: 16 * KiB, copysetsPerChunkserver: 2, maxCopysetsPerChunkserver: 4, heartbeatTimeoutMs: 300, opTimeoutMs: 3000, catchUpLag: 2 },
+    config: { segmentSizeBytes: 64 * KiB, chunkSizeBytes: 16 * KiB, copysetsPerChunkserver: 2, maxCopysetsPerChunkserver: 4, heartbeatTimeoutMs: 1500, opTimeoutMs: 3000, catchUpLag: 2 },
   });
 const handles: MdsHandle[] = [];
 const clients: MdsClient[] = [];
@@ -62,7 +62,7 @@ describe('MDS with a FileStore (single MDS)', () => {
     expect([...cluster.groups.keys()].sort()).toEqual([1, 2, 3, 4]);
     const victim = [...cluster.groups.values()][0]!.members.find((m) => m !== [...cluster.groups.values()][0]!.leader)!;
     cluster.dead.add(victim);
-    const deadline = Date.now() + 8000;
+    const deadline = Date.now() + 20_000;
     let healed = false;
     while (!healed && Date.now() < deadline) {
       await cluster.beatAll();

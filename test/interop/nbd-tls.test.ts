@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStandalone, type Standalone } from '../helpers/nbd-standalone.js';
+import { makePki, makePskFile } from '../helpers/pki.js';
 import { runTool, runToolStatus } from '../helpers/run-tool.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nbd-tls-'));
@@ -15,40 +16,9 @@ const pskFile = path.join(dir, 'keys.psk');
 let certServer: Standalone;
 let pskServer: Standalone;
 
-async function certtool(args: string[], template: string): Promise<void> {
-  const t = path.join(dir, `t-${Math.random().toString(36).slice(2)}.info`);
-  fs.writeFileSync(t, template);
-  await runTool('certtool', [...args, '--template', t], 30_000);
-}
-
-async function makePki(): Promise<void> {
-  fs.mkdirSync(pki);
-  const p = (f: string): string => path.join(pki, f);
-  await runTool('certtool', ['--generate-privkey', '--outfile', p('ca-key.pem')], 30_000);
-  await certtool(['--generate-self-signed', '--load-privkey', p('ca-key.pem'), '--outfile', p('ca-cert.pem')], 'cn = test CA\nca\ncert_signing_key\nexpiration_days = 2\n');
-  for (const who of ['server', 'client']) {
-    await runTool('certtool', ['--generate-privkey', '--outfile', p(`${who}-key.pem`)], 30_000);
-    const usage = who === 'server' ? 'tls_www_server\ndns_name = localhost\nip_address = 127.0.0.1\n' : 'tls_www_client\n';
-    await certtool(
-      [
-        '--generate-certificate',
-        '--load-privkey',
-        p(`${who}-key.pem`),
-        '--load-ca-certificate',
-        p('ca-cert.pem'),
-        '--load-ca-privkey',
-        p('ca-key.pem'),
-        '--outfile',
-        p(`${who}-cert.pem`),
-      ],
-      `cn = ${who}\n${usage}encryption_key\nsigning_key\nexpiration_days = 2\n`,
-    );
-  }
-}
-
 beforeAll(async () => {
-  await makePki();
-  await runTool('psktool', ['-u', 'alice', '-p', pskFile], 30_000);
+  await makePki(pki);
+  await makePskFile(pskFile);
   const read = (f: string): string => fs.readFileSync(path.join(pki, f), 'utf8');
   certServer = await startStandalone({
     exports: [
