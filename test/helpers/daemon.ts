@@ -30,9 +30,14 @@ export interface StartOptions {
   dataDir?: string;
   /** Extra environment (merged over process.env). */
   env?: Record<string, string>;
-  iscsi?: boolean;
-  nbd?: boolean;
+  /** false = off; a string = that listen address; default 127.0.0.1:0. */
+  iscsi?: boolean | string;
+  nbd?: boolean | string;
   timeoutMs?: number;
+}
+
+function listenArg(v: boolean | string | undefined): string {
+  return v === false ? 'off' : typeof v === 'string' ? v : '127.0.0.1:0';
 }
 
 export function tempDir(prefix = 'bg-test-'): string {
@@ -47,8 +52,8 @@ export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle
     'serve',
     '--data-dir', dataDir,
     '--admin-socket', adminSocket,
-    '--iscsi-portal', opts.iscsi === false ? 'off' : '127.0.0.1:0',
-    '--nbd-listen', opts.nbd === false ? 'off' : '127.0.0.1:0',
+    '--iscsi-portal', listenArg(opts.iscsi),
+    '--nbd-listen', listenArg(opts.nbd),
     '--metrics-listen', '127.0.0.1:0',
     ...(opts.args ?? []),
   ];
