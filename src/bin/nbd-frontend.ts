@@ -35,12 +35,11 @@ export function nbdDirectory(services: DaemonServices): NbdDirectory {
     lookup(name: string): NbdExportEntry | undefined {
       const e = exportsOf(reg).get(name);
       if (!e) return undefined;
-      const i = e.l.info;
       return {
         name,
         tid: e.rec.cfg.tid,
         lun: e.lun,
-        info: { ...i, physicalBlockSize: Math.max(i.blockSize, 4096), serial: e.l.params.serial },
+        info: e.l.info,
         readOnly: e.l.params.readOnly,
         thinProvisioning: e.l.params.thinProvisioning,
         tls: services.config().nbd?.tls ?? 'off',

@@ -4,6 +4,7 @@
  * `{ code, message }`, never Error objects.
  */
 import type { MessagePort } from 'node:worker_threads';
+import type { BlockDeviceInfo } from '../block/device.js';
 import type { LunParams, ProtocolName, SessionEvent } from './contract.js';
 
 /** How a target loop opens a LUN's backend (the opener lives in src/bin). */
@@ -20,16 +21,8 @@ export interface BackendSpec {
   bsopts?: string;
 }
 
-export interface LunDeviceInfo {
-  sizeBytes: number;
-  blockSize: number;
-  readOnly: boolean;
-  canDiscard: boolean;
-  canWriteZeroes: boolean;
-  canBlockStatus: boolean;
-  hasVolatileCache: boolean;
-  maxTransferBytes: number;
-}
+/** A snapshot of a LUN device's info as the management plane keeps it (plain data). */
+export type LunDeviceInfo = BlockDeviceInfo;
 
 export type ControlRequest =
   | {

@@ -205,15 +205,5 @@ export class TargetLoop {
 }
 
 function deviceInfo(d: BlockDevice): LunDeviceInfo {
-  const i = d.info;
-  return {
-    sizeBytes: i.sizeBytes,
-    blockSize: i.blockSize,
-    readOnly: i.readOnly,
-    canDiscard: i.canDiscard,
-    canWriteZeroes: i.canWriteZeroes,
-    canBlockStatus: i.canBlockStatus,
-    hasVolatileCache: i.hasVolatileCache,
-    maxTransferBytes: i.maxTransferBytes,
-  };
+  return { ...d.info };
 }
