@@ -27,7 +27,7 @@ function fioLoad(uri: string, seconds: number, extra: string[] = []): ReturnType
 function verifiedWorkload(exportName: string): ReturnType<typeof run> {
   return run('fio', [
     '--name=verify', '--ioengine=nbd', `--uri=nbd://127.0.0.1:${daemon.nbdPort}/${exportName}`, '--rw=randwrite',
-    '--bs=4k', '--iodepth=8', '--size=16m', '--verify=crc32c', '--do_verify=1', '--verify_fatal=1',
+    '--bs=4k', '--iodepth=8', '--size=16m', '--verify=crc32c', '--do_verify=1', '--verify_fatal=1', '--verify_state_save=0',
   ], { timeoutMs: 120_000 });
 }
 

@@ -105,6 +105,7 @@ describe('fio', () => {
       '--verify=crc32c',
       '--do_verify=1',
       '--verify_fatal=1',
+      '--verify_state_save=0',
       '--output-format=json',
     ];
     const r = await runTool('fio', args, 120_000);
