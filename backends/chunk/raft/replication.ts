@@ -31,8 +31,10 @@ export function flushAppends(r: RaftNode): void {
       sent = true;
       if (pr.state !== 'replicate') break;
     }
-    // A follower also needs to hear about a commit index that moved.
-    if (!sent && all) sendAppend(r, to, pr, true);
+    // A follower also needs to hear about a commit index that moved; a peer
+    // in probe whose probe was answered or lost (heartbeat response) needs a
+    // new probe even when no entry is new, or an idle group never catches it up.
+    if (!sent && (all || pr.state === 'probe')) sendAppend(r, to, pr, true);
   }
 }
 
