@@ -135,6 +135,8 @@ export const SA = {
   REPORT_TARGET_PORT_GROUPS: 0x0a,
   REPORT_SUPPORTED_OPCODES: 0x0c,
   REPORT_SUPPORTED_TMFS: 0x0d,
+  SANITIZE_BLOCK_ERASE: 0x02,
+  SANITIZE_EXIT_FAILURE_MODE: 0x1f,
 } as const;
 
 /** Version descriptors (spc4r37 table 49). */

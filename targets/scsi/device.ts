@@ -94,21 +94,26 @@ export class ScsiTargetDevice implements ScsiTargetServer, Core {
     for (const lu of this.lus.values()) this.dropNexusState(lu, nexusId);
   }
 
-  lunReset(lun: number, by: ScsiNexus): void {
+  /**
+   * SAM-5 §5.8.7 / §6.3.3: a logical unit reset establishes the unit
+   * attention for every I_T nexus, the one that asked included (libiscsi
+   * MultipathIO.Reset checks every path; tgt and LIO do the same).
+   */
+  lunReset(lun: number, _by: ScsiNexus): void {
     const lu = this.lu(lun);
     if (!lu) return;
     lu.spc2Holder = undefined;
     lu.preventers.clear();
-    this.queueUa(lun, ASC.BUS_DEVICE_RESET, by.id);
+    this.queueUa(lun, ASC.BUS_DEVICE_RESET);
   }
 
-  targetReset(by: ScsiNexus): void {
+  targetReset(_by: ScsiNexus): void {
     for (const lun of this.lunNumbers()) {
       const lu = this.lu(lun);
       if (!lu) continue;
       lu.spc2Holder = undefined;
       lu.preventers.clear();
-      this.queueUa(lun, ASC.POWER_ON_RESET, by.id);
+      this.queueUa(lun, ASC.POWER_ON_RESET);
     }
   }
 

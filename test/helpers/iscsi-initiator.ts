@@ -80,6 +80,8 @@ export class RawInitiator {
   private readonly waiters: Array<() => void> = [];
   private nextItt = 0x100;
   private loginDone = false;
+  /** Digests in force (switched on after the final Login Response, RFC 7143 §13.1). */
+  digests = { headerDigest: false, dataDigest: false };
 
   private constructor(readonly socket: net.Socket) {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -111,7 +113,7 @@ export class RawInitiator {
   }
 
   send(pdu: Draft<Pdu>): void {
-    if (!this.socket.destroyed) this.socket.write(encodePduBuffer(pdu));
+    if (!this.socket.destroyed) this.socket.write(encodePduBuffer(pdu, this.digests));
   }
 
   sendRaw(bytes: Buffer): void {
@@ -163,6 +165,8 @@ export class RawInitiator {
       this.cmdSN = r.expCmdSN;
       if (r.transit && r.nsg === 3) {
         this.loginDone = true;
+        this.digests = { headerDigest: this.negotiated.HeaderDigest === 'CRC32C', dataDigest: this.negotiated.DataDigest === 'CRC32C' };
+        this.framer.limits = { ...this.framer.limits, ...this.digests };
         return 0;
       }
       data = Buffer.alloc(0);

@@ -112,7 +112,7 @@ function blockLimits(lu: LuState): Buffer {
 function characteristics(): Buffer {
   const b = Buffer.alloc(0x3c);
   b.writeUInt16BE(1, 0); // MEDIUM ROTATION RATE 1: non-rotating
-  b[3] = 0x05; // NOMINAL FORM FACTOR: less than 1.8 inch
+  b[3] = 0x40 | 0x05; // WABEREQ 01b (reads after SANITIZE BLOCK ERASE succeed), NOMINAL FORM FACTOR: < 1.8 inch
   return b;
 }
 
