@@ -23,9 +23,15 @@ async function main(): Promise<number | undefined> {
         return 1;
       }
       return undefined; // keep serving
-    default:
-      process.stderr.write(`blockgate: '${cmd.command}' is not available in this build yet\n`);
-      return 2;
+    // The replicated backend's commands load their modules only when used, so `serve` stays lean.
+    case 'mds':
+      return (await import('./cluster.js')).runMdsCommand(cmd.options);
+    case 'chunkserver':
+      return (await import('./cluster.js')).runChunkserverCommand(cmd.options);
+    case 'volume':
+      return (await import('./cluster.js')).runVolumeCommand(cmd.action, cmd.name, cmd.options);
+    case 'cluster':
+      return cmd.action === 'status' ? (await import('./cluster.js')).runClusterStatus(cmd.options) : (await import('./cluster-up.js')).runClusterUp(cmd.options);
   }
 }
 

@@ -23,7 +23,7 @@ describe('decideRetry', () => {
     for (const error of ['TIMEOUT', 'DISCONNECTED', 'UNREACHABLE', 'PROTOCOL'] as const) {
       expect(decideRetry({ kind: 'rpc', error }, 0, 0, policy, 0)).toMatchObject({ action: 'retry', refresh: 'nextMember' });
     }
-    expect(decideRetry(st(STATUS.NO_COPYSET), 0, 0, policy, 0)).toMatchObject({ action: 'retry', refresh: 'nextMember' });
+    expect(decideRetry(st(STATUS.NO_COPYSET), 0, 0, policy, 0)).toMatchObject({ action: 'retry', refresh: 'otherMember' });
     expect(decideRetry(st(STATUS.OVERLOAD), 0, 0, policy, 0)).toMatchObject({ action: 'retry', refresh: 'none' });
     expect(decideRetry({ kind: 'unavailable' }, 0, 0, policy, 0)).toMatchObject({ action: 'retry', refresh: 'copyset' });
   });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseChunkBsopts, volumeNameOf } from '../../../../backends/chunk/client/options.js';
 import { IoTracker } from '../../../../backends/chunk/client/tracker.js';
@@ -40,6 +41,12 @@ describe('bsopts and volume names', () => {
     expect(parseChunkBsopts('mds=a:1;mds=b:2;rpc_timeout=500', undefined)).toEqual({ mds: ['a:1', 'b:2'], rpcTimeoutMs: 500 });
     expect(parseChunkBsopts(undefined, 'x:1, y:2')).toEqual({ mds: ['x:1', 'y:2'] });
     expect(parseChunkBsopts('mds=a:1', 'x:1')).toEqual({ mds: ['a:1'] });
+  });
+
+  it('accepts the bsopts of conf/chunk.yaml', () => {
+    const conf = readFileSync(new URL('../../../../conf/chunk.yaml', import.meta.url), 'utf8');
+    const bsopts = /^\s+bsopts: (.*)$/m.exec(conf)![1]!;
+    expect(parseChunkBsopts(bsopts, undefined)).toEqual({ mds: ['127.0.0.1:6700', '127.0.0.1:6710'], deadlineMs: 60_000, senders: 2 });
   });
 
   it('rejects what it does not understand', () => {
