@@ -157,7 +157,16 @@ function isPlainSocket(s: Duplex): s is net.Socket {
 /** Stop reading, wait for our writes to reach the kernel, and collect buffered bytes. */
 async function detach(sock: net.Socket, leftover: Buffer): Promise<Uint8Array> {
   sock.pause();
-  if (sock.writableLength > 0) await new Promise((r) => sock.once('drain', r));
+  if (sock.writableLength > 0) {
+    await new Promise<void>((resolve, reject) => {
+      const onClose = (): void => reject(new Error('connection closed during hand-off'));
+      sock.once('close', onClose);
+      sock.once('drain', () => {
+        sock.off('close', onClose);
+        resolve();
+      });
+    });
+  }
   const chunks: Buffer[] = [leftover];
   for (let c = sock.read() as Buffer | null; c; c = sock.read() as Buffer | null) chunks.push(c);
   return new Uint8Array(Buffer.concat(chunks));
