@@ -11,11 +11,12 @@ import { FileDevice } from '../../backends/file/device.js';
 import { MemoryDevice } from '../../backends/memory/device.js';
 import { BlockError, type BlockDevice } from '../block/device.js';
 import type { BackendSpec } from '../worker/messages.js';
+import type { BackendEvents } from '../worker/target-loop.js';
 
-export async function openBackend(spec: BackendSpec, log: Logger): Promise<BlockDevice> {
+export async function openBackend(spec: BackendSpec, log: Logger, events?: BackendEvents): Promise<BlockDevice> {
   const fault = splitFaultBsopts(spec.bsopts);
   if (typeof fault === 'string') throw new BlockError('EINVAL', fault);
-  if (fault.options) return openFaulty(spec, fault.options, fault.rest, log);
+  if (fault.options) return openFaulty(spec, fault.options, fault.rest, log, events);
   switch (spec.bstype) {
     case 'file':
       return FileDevice.open({
@@ -33,12 +34,12 @@ export async function openBackend(spec: BackendSpec, log: Logger): Promise<Block
         ...(spec.readOnly !== undefined ? { readOnly: spec.readOnly } : {}),
       });
     case 'chunk':
-      return openChunk(spec, log);
+      return openChunk(spec, log, events);
   }
 }
 
 /** Volume name from the backing store (`vol1` or tgt's `cbd:pool//vol1_user_`), MDS from bsopts or BLOCKGATE_MDS. */
-function openChunk(spec: BackendSpec, log: Logger): Promise<BlockDevice> {
+function openChunk(spec: BackendSpec, log: Logger, events: BackendEvents | undefined): Promise<BlockDevice> {
   const opts = parseChunkBsopts(spec.bsopts, process.env.BLOCKGATE_MDS);
   if (typeof opts === 'string') throw new BlockError('EINVAL', opts);
   const volume = volumeNameOf(spec.path);
@@ -54,12 +55,13 @@ function openChunk(spec: BackendSpec, log: Logger): Promise<BlockDevice> {
     ...(opts.deadlineMs !== undefined ? { deadlineMs: opts.deadlineMs } : {}),
     ...(opts.rpcTimeoutMs !== undefined ? { rpcTimeoutMs: opts.rpcTimeoutMs } : {}),
     ...(opts.senders !== undefined ? { senders: opts.senders } : {}),
+    ...(events ? { events } : {}),
   });
 }
 
 /** bsopts with delay-* and error-* keys: the fault filter around the LUN's own backend (backends/fault/README.md). */
-async function openFaulty(spec: BackendSpec, options: FaultOptions, rest: string | undefined, log: Logger): Promise<BlockDevice> {
-  const inner = await openBackend({ ...spec, bsopts: rest }, log);
+async function openFaulty(spec: BackendSpec, options: FaultOptions, rest: string | undefined, log: Logger, events?: BackendEvents): Promise<BlockDevice> {
+  const inner = await openBackend({ ...spec, bsopts: rest }, log, events);
   const flog = log.child({ backend: 'fault', path: spec.path });
   flog.warn({ delayMs: options.delayMs, errors: options.errors, errorFile: options.errorFile }, 'fault injection enabled on this LUN');
   return new FaultDevice(inner, options);

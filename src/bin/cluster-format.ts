@@ -3,16 +3,7 @@
  * functions from the MDS's answers to lines (the JSON forms print the
  * same data with --json).
  */
-import type { ClusterStatusResponse, CopysetInfo, VolumeInfo } from '../../backends/chunk/proto/mds-api.js';
-
-export type CopysetState = 'healthy' | 'degraded' | 'recovering' | 'leaderless';
-
-export interface CopysetRow {
-  copysetId: number;
-  leaderId: number;
-  members: number[];
-  state: CopysetState;
-}
+import type { ClusterStatusResponse, CopysetState, CopysetStatus, VolumeInfo } from '../../backends/chunk/proto/mds-api.js';
 
 export interface MdsProbe {
   address: string;
@@ -22,26 +13,10 @@ export interface MdsProbe {
 
 export interface ClusterReport {
   mds: MdsProbe[];
-  status: ClusterStatusResponse;
-  copysets: CopysetRow[];
-}
-
-/**
- * A copyset is recovering while a repair has a fourth member in it,
- * degraded when a member is down, leaderless when no up member leads it.
- */
-export function copysetRows(copysets: readonly CopysetInfo[], up: ReadonlySet<number>, replicas = 3): CopysetRow[] {
-  return [...copysets]
-    .sort((a, b) => a.copysetId - b.copysetId)
-    .map((cs) => {
-      const members = cs.members.map((m) => m.id);
-      const state: CopysetState =
-        cs.leaderId === 0 || !up.has(cs.leaderId) ? 'leaderless'
-        : members.length > replicas ? 'recovering'
-        : members.length < replicas || !members.every((m) => up.has(m)) ? 'degraded'
-        : 'healthy';
-      return { copysetId: cs.copysetId, leaderId: cs.leaderId, members, state };
-    });
+  /** CLUSTER_STATUS without its copyset list, which is `copysets`. */
+  status: Omit<ClusterStatusResponse, 'copysetList'>;
+  /** Per copyset, as the MDS classified it (ClusterStatusResponse.copysetList). */
+  copysets: CopysetStatus[];
 }
 
 const pad = (rows: string[][]): string[] => {
@@ -68,8 +43,8 @@ export function formatClusterReport(r: ClusterReport): string {
     '',
     `copysets: ${s.copysets.total} total, ${count('healthy')} healthy, ${count('degraded')} degraded, ${count('recovering')} recovering, ${count('leaderless')} leaderless`,
     ...pad([
-      ['  ID', 'LEADER', 'MEMBERS', 'STATE'],
-      ...r.copysets.map((c) => [`  ${c.copysetId}`, c.leaderId === 0 ? '-' : String(c.leaderId), c.members.join(','), c.state]),
+      ['  ID', 'LEADER', 'TERM', 'MEMBERS', 'STATE'],
+      ...r.copysets.map((c) => [`  ${c.copysetId}`, c.leaderId === 0 ? '-' : String(c.leaderId), String(c.term), c.members.join(','), c.state]),
     ]),
     '',
     `volumes: ${s.volumes}   pending scheduler ops: ${s.pendingOps}`,

@@ -11,7 +11,7 @@ import { runMds } from '../../backends/chunk/mds/server.js';
 import { MSG, RpcClient, type MdsLeaderResponse, type VolumeInfo } from '../../backends/chunk/proto/index.js';
 import type { ClusterOptions } from '../cli/blockgate.js';
 import { defaultDataDir } from '../config/paths.js';
-import { copysetRows, formatClusterReport, formatVolumes, type ClusterReport, type MdsProbe } from './cluster-format.js';
+import { formatClusterReport, formatVolumes, type ClusterReport, type MdsProbe } from './cluster-format.js';
 
 /** Default MDS endpoint of `blockgate mds` and of the admin commands. */
 export const DEFAULT_MDS_ADDRESS = '127.0.0.1:6700';
@@ -102,13 +102,10 @@ export async function runClusterStatus(o: ClusterOptions): Promise<number> {
   }
 }
 
-/** CLUSTER_STATUS plus every copyset (ids are allocated from 1 and never reused) and each MDS's role. */
+/** CLUSTER_STATUS (with its per-copyset list) and each MDS's role. */
 export async function collectClusterReport(client: MdsClient, endpoints: readonly string[]): Promise<ClusterReport> {
-  const status = await client.clusterStatus();
-  const limit = Math.min(4096, Math.max(64, status.copysets.total * 2));
-  const infos = status.copysets.total > 0 ? await client.getCopysets(Array.from({ length: limit }, (_, i) => i + 1)) : [];
-  const up = new Set(status.chunkservers.filter((c) => c.state === 'up').map((c) => c.id));
-  return { mds: await Promise.all(endpoints.map(probeMds)), status, copysets: copysetRows(infos, up) };
+  const { copysetList, ...status } = await client.clusterStatus();
+  return { mds: await Promise.all(endpoints.map(probeMds)), status, copysets: copysetList ?? [] };
 }
 
 async function probeMds(address: string): Promise<MdsProbe> {

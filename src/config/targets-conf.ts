@@ -12,6 +12,7 @@
  * - no `initiator-address` → the target accepts ALL addresses.
  * - `direct-store` is served like `backing-store` (we do not copy the
  *   device's INQUIRY data with sg_inq; a warning says so).
+ * - `bs-type curve` (curve-tgt) is our `chunk` backend.
  *
  * Errors carry file and line; the whole file is refused on any error.
  */
@@ -43,6 +44,14 @@ const LUN_KEYS = new Set(['bs-type', 'bsopts', 'bsoflags', 'block-size', 'device
 
 /** tgt backing-store types that mean "a local file or block device" here. */
 const FILE_BSTYPES = new Set(['rdwr', 'aio', 'mmap', 'sync', 'file']);
+
+/**
+ * The replicated chunk backend: ours, and curve-tgt's Curve driver name. The
+ * backing store stays as written (`vol1`, `/vol1` or curve-tgt's
+ * `cbd:pool//vol1_user_`); the backend takes the volume name from it
+ * (backends/chunk/client/options.ts), `bsopts` carries `mds=...` etc.
+ */
+const CHUNK_BSTYPES = new Set(['chunk', 'curve']);
 
 interface Ctx {
   issues: ConfigIssue[];
@@ -234,11 +243,13 @@ function applyLunDirective(l: LunConfig, d: RawDirective, ctx: Ctx): void {
     case 'bs-type': {
       const v = d.value;
       if (FILE_BSTYPES.has(v)) l.bstype = 'file';
-      else if (v === 'chunk' || v === 'memory') l.bstype = v;
-      else err(ctx, d, `backing store type ${JSON.stringify(v)} is not supported (rdwr, aio, file, chunk, memory)`);
+      else if (CHUNK_BSTYPES.has(v)) l.bstype = 'chunk';
+      else if (v === 'memory') l.bstype = v;
+      else err(ctx, d, `backing store type ${JSON.stringify(v)} is not supported (rdwr, aio, file, chunk, curve, memory)`);
       return;
     }
-    case 'bsopts': l.bsopts = d.value; return;
+    // tgt-admin (Config::General) drops the quotes around `bsopts "a=1;b=2"`.
+    case 'bsopts': l.bsopts = d.value.replace(/^"(.*)"$/, '$1'); return;
     case 'bsoflags': l.bsoflags = d.value; return;
     case 'block-size': l.blockSize = Number(d.value); return;
     case 'device-type':

@@ -31,7 +31,10 @@ const ERRORS_AT = 6; // failed requests per op
 const INFLIGHT_AT = 9;
 const BACKEND_ERRORS_AT = 10;
 const HIST_AT = BACKEND_ERRORS_AT + ERROR_KINDS.length;
-const LUN_SLOTS = HIST_AT + 3 * HIST_STRIDE;
+/** Backend-internal events (replicated backends only): retried attempts, moves to another replica. */
+const BACKEND_RETRIES_AT = HIST_AT + 3 * HIST_STRIDE;
+const BACKEND_FAILOVERS_AT = BACKEND_RETRIES_AT + 1;
+const LUN_SLOTS = BACKEND_FAILOVERS_AT + 1;
 
 export function createLunStatsBuffer(): SharedArrayBuffer {
   return new SharedArrayBuffer(LUN_SLOTS * 8);
@@ -67,6 +70,15 @@ export class SharedIoStats implements IoStats {
     const i = ERROR_KINDS.indexOf(kind);
     this.v[BACKEND_ERRORS_AT + (i < 0 ? 0 : i)]!++;
   }
+
+  /** Called by the backend itself (BackendEvents), off the common path: only when it retries or fails over. */
+  backendRetry(): void {
+    this.v[BACKEND_RETRIES_AT]!++;
+  }
+
+  backendFailover(): void {
+    this.v[BACKEND_FAILOVERS_AT]!++;
+  }
 }
 
 export interface LunStatsSnapshot {
@@ -75,6 +87,10 @@ export interface LunStatsSnapshot {
   errors: Record<Op, number>;
   inflight: number;
   backendErrors: Partial<Record<BlockErrorKind, number>>;
+  /** Attempts the backend retried (chunk: a piece sent again after NOT_LEADER, timeout, ...). */
+  backendRetries: number;
+  /** Times the backend moved to another replica (chunk: a copyset's target chunkserver changed). */
+  backendFailovers: number;
   /** Per op: non-cumulative bucket counts (last is +Inf), sum of seconds, count. */
   latency: Record<Op, { buckets: number[]; sum: number; count: number }>;
 }
@@ -97,6 +113,8 @@ export function readLunStats(sab: SharedArrayBuffer): LunStatsSnapshot {
     errors: per(ERRORS_AT),
     inflight: v[INFLIGHT_AT]!,
     backendErrors,
+    backendRetries: v[BACKEND_RETRIES_AT]!,
+    backendFailovers: v[BACKEND_FAILOVERS_AT]!,
     latency: { read: hist(0), write: hist(1), other: hist(2) },
   };
 }

@@ -16,7 +16,18 @@ import { PortStream } from './port-stream.js';
 import { SharedIoStats, SharedTargetCounters } from './shared-stats.js';
 import { LoopGate, TargetLock } from './target-lock.js';
 
-export type BackendOpener = (spec: BackendSpec, log: Logger) => Promise<BlockDevice>;
+/**
+ * Events a backend may report about its own work, counted per LUN in the
+ * shared stats (blockgate_backend_retries_total / _failovers_total). Called
+ * on the target loop, only when the event happens: a backend that never
+ * retries never calls them, and the I/O path pays nothing.
+ */
+export interface BackendEvents {
+  retry(): void;
+  failover(): void;
+}
+
+export type BackendOpener = (spec: BackendSpec, log: Logger, events?: BackendEvents) => Promise<BlockDevice>;
 
 export interface TargetLoopOptions {
   tid: number;
@@ -124,13 +135,14 @@ export class TargetLoop {
 
   private async addLun(m: Extract<ControlRequest, { type: 'addLun' }>): Promise<LunDeviceInfo> {
     if (this.target.lun(m.lun)) throw new ControlFailure('BG_ERR_LUN_EXISTS', `LUN ${m.lun} exists`);
+    const stats = new SharedIoStats(m.stats);
+    const events: BackendEvents = { retry: () => stats.backendRetry(), failover: () => stats.backendFailover() };
     let backing: BlockDevice;
     try {
-      backing = await this.opts.openBackend(m.backend, this.opts.log);
+      backing = await this.opts.openBackend(m.backend, this.opts.log, events);
     } catch (err) {
       throw new ControlFailure('BG_ERR_BACKING_STORE', `cannot open ${m.backend.bstype}:${m.backend.path}: ${(err as Error).message}`);
     }
-    const stats = new SharedIoStats(m.stats);
     const device = new LoopDevice(backing, this.enterBound, (e) => stats.backendError(e.kind));
     this.devices.set(m.lun, device);
     const params = { ...m.params, readOnly: m.params.readOnly || backing.info.readOnly };

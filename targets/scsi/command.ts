@@ -90,4 +90,11 @@ export interface OpRow {
   readonly medium?: boolean;
   /** Nominal / recommended timeouts in seconds for RCTD. */
   readonly timeout?: number;
+  /**
+   * Offered on this LU only when true (features that depend on the LU's
+   * provisioning or backend). An LU that is not offered a row neither runs
+   * it (answered as an unsupported opcode / service action) nor lists it in
+   * REPORT SUPPORTED OPERATION CODES. Absent = always offered.
+   */
+  readonly offered?: (lu: LuState) => boolean;
 }

@@ -179,7 +179,9 @@ export class ScsiTargetDevice implements ScsiTargetServer, Core {
     if (cmd.cdb.length === 0 || (len > 0 && cmd.cdb.length < len)) return this.finish(cmd, lu, checkCondition(invalidFieldInCdb(0)), 0);
     const cdb = len > 0 && cmd.cdb.length > len ? cmd.cdb.subarray(0, len) : cmd.cdb;
     const row = findRow(cdb);
-    if (!row || (!lu && !row.runAny)) return this.finish(cmd, lu, this.unsupported(ns, cmd.lun, lu !== undefined, cdb), 0);
+    if (!row || (!lu && !row.runAny) || (lu && row.offered && !row.offered(lu))) {
+      return this.finish(cmd, lu, this.unsupported(ns, cmd.lun, lu !== undefined, cdb), 0);
+    }
     const xfer = row.xfer(cdb, bs);
     const ctx: Ctx<LuState | undefined> = { cmd, cdb, nexus: ns, core: this, lu };
     if (lu) {

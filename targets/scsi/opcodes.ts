@@ -26,7 +26,7 @@ import {
 import { modeSelect, modeSense } from './handlers/mode.js';
 import { persistentReserveIn, persistentReserveOut } from './handlers/pr.js';
 import { reportSupportedOpcodes } from './handlers/rsoc.js';
-import { sanitizeBlockErase, sanitizeExitFailureMode } from './handlers/sanitize.js';
+import { sanitizeBlockErase, sanitizeBlockEraseOffered, sanitizeExitFailureMode } from './handlers/sanitize.js';
 import { orWrite, preFetch, read, synchronizeCache, verify, verifyXferBytes, write, writeAndVerify, writeAtomic, writeAtomicXfer } from './handlers/rw.js';
 import { extendedCopy, receiveCopyResults } from './handlers/xcopy.js';
 import { rwXfer } from './io.js';
@@ -71,8 +71,8 @@ export const OPCODES: readonly OpRow[] = [
   { name: 'SYNCHRONIZE CACHE(10)', op: OP.SYNCHRONIZE_CACHE_10, direction: 'none', usage: u(0x35, 0x02, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0), xfer: none, run: synchronizeCache, pr: 'write', medium: true },
   { name: 'READ DEFECT DATA(10)', op: OP.READ_DEFECT_DATA_10, direction: 'read', usage: u(0x37, 0, 0x1f, 0, 0, 0, 0, 0xff, 0xff, 0), xfer: field(7, 2), run: readDefectData, pr: 'read' },
   { name: 'WRITE SAME(10)', op: OP.WRITE_SAME_10, direction: 'write', usage: u(0x41, 0x08, 0xff, 0xff, 0xff, 0xff, 0, 0xff, 0xff, 0), xfer: writeSameXfer, run: writeSame, pr: 'write', medium: true },
-  { name: 'UNMAP', op: OP.UNMAP, direction: 'write', usage: u(0x42, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0), xfer: field(7, 2), run: unmap, pr: 'write', medium: true },
-  { name: 'SANITIZE BLOCK ERASE', op: OP.SANITIZE, sa: SA.SANITIZE_BLOCK_ERASE, direction: 'write', usage: u(0x48, 0xa2, 0, 0, 0, 0, 0, 0xff, 0xff, 0), xfer: field(7, 2), run: sanitizeBlockErase, pr: 'write', medium: true, timeout: 600 },
+  { name: 'UNMAP', op: OP.UNMAP, direction: 'write', usage: u(0x42, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0), xfer: field(7, 2), run: unmap, pr: 'write', medium: true, offered: (lu) => lu.thin },
+  { name: 'SANITIZE BLOCK ERASE', op: OP.SANITIZE, sa: SA.SANITIZE_BLOCK_ERASE, direction: 'write', usage: u(0x48, 0xa2, 0, 0, 0, 0, 0, 0xff, 0xff, 0), xfer: field(7, 2), run: sanitizeBlockErase, pr: 'write', medium: true, timeout: 600, offered: sanitizeBlockEraseOffered },
   { name: 'SANITIZE EXIT FAILURE MODE', op: OP.SANITIZE, sa: SA.SANITIZE_EXIT_FAILURE_MODE, direction: 'write', usage: u(0x48, 0xbf, 0, 0, 0, 0, 0, 0xff, 0xff, 0), xfer: field(7, 2), run: sanitizeExitFailureMode, pr: 'write', medium: true },
   { name: 'MODE SELECT(10)', op: OP.MODE_SELECT_10, direction: 'write', usage: u(0x55, 0x11, 0, 0, 0, 0, 0, 0xff, 0xff, 0), xfer: field(7, 2), run: modeSelect, pr: 'write' },
   { name: 'RESERVE(10)', op: OP.RESERVE_10, direction: 'none', usage: u(0x56, 0, 0, 0, 0, 0, 0, 0, 0, 0), xfer: none, run: reserve, pr: 'always' },

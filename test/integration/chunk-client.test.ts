@@ -68,12 +68,15 @@ describe('ChunkVolumeDevice against fake chunkservers', () => {
 
   it('splits a write across chunks and segments, follows NOT_LEADER to the leader, and reads it back', async () => {
     cluster.leader = 1;
-    const d = await open('vol1');
+    const events = { retry: 0, failover: 0 };
+    const d = await open('vol1', { events: { retry: () => events.retry++, failover: () => events.failover++ } });
     const data = pattern(3 * CHUNK + 4 * KiB, 1);
     const off = SEGMENT - CHUNK - 2 * KiB; // spans segments 0 and 1
     await d.write(off, data);
     expect(cluster.nodes[0]!.notLeaderReplies + cluster.nodes[2]!.notLeaderReplies).toBeGreaterThan(0);
     expect(d.stats.leaderChanges).toBeGreaterThan(0);
+    // The daemon's metrics listeners see exactly what the device counts.
+    expect(events).toEqual({ retry: d.stats.retries, failover: d.stats.leaderChanges });
     expect((await d.read(off, data.length)).equals(data)).toBe(true);
     // allocated but never written chunk → CHUNK_NOT_EXIST → zeroes
     expect((await d.read(SEGMENT + 3 * CHUNK, 4 * KiB)).equals(Buffer.alloc(4 * KiB))).toBe(true);

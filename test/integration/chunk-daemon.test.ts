@@ -7,82 +7,29 @@
  * initiators (qemu-io over iSCSI and NBD, nbdinfo), and a chunkserver
  * killed with SIGKILL between writes: I/O goes on without an error.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MdsClient } from '../../backends/chunk/mds/admin-client.js';
-import { bgadm, BLOCKGATE, ROOT, run, startDaemon, tempDir, type DaemonHandle } from '../helpers/daemon.js';
+import { startChunkCluster, type ChunkCluster } from '../helpers/chunk-procs.js';
+import { bgadm, BLOCKGATE, run, startDaemon, tempDir, type DaemonHandle } from '../helpers/daemon.js';
 
 const MiB = 1024 * 1024;
 const dir = tempDir('bg-chunk-daemon-');
-const procs: ChildProcess[] = [];
+let cluster: ChunkCluster | undefined;
 let mdsAddr = '';
 let daemon: DaemonHandle | undefined;
-const chunkservers: Array<{ proc: ChildProcess; address: string }> = [];
-
-/** Spawn a dist/ entry with JSON options; resolves with the fields of its `readyMsg` log line. */
-function startProc(entry: string, opts: object, readyMsg: string, logName: string): Promise<{ proc: ChildProcess; line: Record<string, unknown> }> {
-  const proc = spawn(process.execPath, [path.join(ROOT, entry), JSON.stringify(opts)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  procs.push(proc);
-  const logFile = fs.createWriteStream(path.join(dir, `${logName}.log`));
-  proc.stderr!.pipe(logFile);
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`${logName} not ready`)), 30_000);
-    let buf = '';
-    proc.stdout!.on('data', (d: Buffer) => {
-      logFile.write(d);
-      buf += d.toString();
-      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (line.includes(`"${readyMsg}"`)) {
-          clearTimeout(t);
-          resolve({ proc, line: JSON.parse(line) as Record<string, unknown> });
-        }
-      }
-    });
-    proc.once('exit', (code) => reject(new Error(`${logName} exited with ${code}`)));
-  });
-}
-
-async function until<T>(what: string, ms: number, f: () => Promise<T | undefined>): Promise<T> {
-  for (const deadline = Date.now() + ms; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
-    const v = await f().catch(() => undefined);
-    if (v !== undefined) return v;
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 const blockgate = (args: string[]) => run(process.execPath, [BLOCKGATE, ...args], { timeoutMs: 30_000 });
 
 beforeAll(async () => {
-  const mds = await startProc('dist/backends/chunk/mds/main.js', {
-    listen: '127.0.0.1:0', dataDir: path.join(dir, 'mds'), tickMs: 100, copysetSettleMs: 300, logLevel: 'info',
-    config: { segmentSizeBytes: 8 * MiB, chunkSizeBytes: MiB, copysetsPerChunkserver: 4, maxCopysetsPerChunkserver: 8, heartbeatTimeoutMs: 3000 },
-  }, 'mds started', 'mds');
-  mdsAddr = String(mds.line.address);
-  for (let i = 1; i <= 3; i++) {
-    const cs = await startProc('dist/backends/chunk/chunkserver/main.js', {
-      listen: '127.0.0.1:0', mds: [mdsAddr], dataDir: path.join(dir, `cs${i}`), zone: `zone${i}`, server: `cs${i}`, capacityBytes: 1 << 30,
-      chunkSizeBytes: MiB, poolFiles: 2, tickMs: 50, heartbeatMs: 200, logLevel: 'info',
-    }, 'chunkserver started', `cs${i}`);
-    chunkservers.push({ proc: cs.proc, address: String(cs.line.address) });
-  }
-  const admin = new MdsClient([mdsAddr], { callTimeoutMs: 2000 });
-  try {
-    await until('copysets with leaders', 30_000, async () => {
-      const s = await admin.clusterStatus();
-      return s.copysets.total > 0 && s.copysets.leaderless === 0 && s.chunkservers.every((c) => c.state === 'up') ? s : undefined;
-    });
-  } finally {
-    admin.close();
-  }
+  cluster = await startChunkCluster({ dir });
+  mdsAddr = cluster.mdsAddr;
 }, 90_000);
 
 afterAll(async () => {
   await daemon?.stop();
-  for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  await cluster?.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -141,7 +88,7 @@ describe('blockgate daemon on the replicated chunk backend', () => {
     const [cs] = await admin.getCopysets([seg!.chunks[0]!.copysetId]);
     admin.close();
     const leaderAddr = cs!.members.find((m) => m.id === cs!.leaderId)!.address;
-    const victim = chunkservers.find((c) => c.address === leaderAddr)!;
+    const victim = cluster!.chunkservers.find((c) => c.address === leaderAddr)!;
     expect(victim).toBeDefined();
     const iscsi = `iscsi://127.0.0.1:${daemon!.iscsiPort}/iqn.2024-01.org.blockgate:chunk/1`;
     // Rewrite the range many times; the leader dies while these are in flight.
@@ -157,5 +104,12 @@ describe('blockgate daemon on the replicated chunk backend', () => {
     const r = await run('qemu-io', ['-f', 'raw', '-c', 'read -P 0x11 8M 6M', `nbd://127.0.0.1:${daemon!.nbdPort}/vol1`]);
     expect(r.code, r.stderr + r.stdout).toBe(0);
     expect(r.stdout).not.toMatch(/verification failed/);
+    // The chunk client's retries and its move to the new leader reach the daemon's metrics.
+    const metrics = await (await fetch(daemon!.metricsUrl!)).text();
+    const value = (name: string): number =>
+      Number(new RegExp(`^${name}\\{target="iqn\\.2024-01\\.org\\.blockgate:chunk",lun="1"\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? -1);
+    expect(value('blockgate_backend_retries_total'), metrics).toBeGreaterThan(0);
+    expect(value('blockgate_backend_failovers_total')).toBeGreaterThan(0);
+    expect(value('blockgate_backend_failovers_total')).toBeLessThanOrEqual(value('blockgate_backend_retries_total'));
   });
 });

@@ -53,6 +53,8 @@ describe('MDS with a FileStore (single MDS)', () => {
     for (const cs of copysets) expect(new Set(cs.members.map((m) => m.zone)).size).toBe(3);
     const status = await client.clusterStatus();
     expect(status.copysets.total).toBe(4);
+    expect(status.copysetList.map((c) => c.copysetId)).toEqual([1, 2, 3, 4]);
+    for (const c of status.copysetList) expect(c.members).toHaveLength(3);
     expect(Math.max(...status.chunkservers.map((c) => c.copysets))).toBeLessThanOrEqual(4);
   });
 
@@ -64,13 +66,20 @@ describe('MDS with a FileStore (single MDS)', () => {
     cluster.dead.add(victim);
     const deadline = Date.now() + 20_000;
     let healed = false;
+    const seen = new Set<string>(); // states of copysets that had the victim as a member
     while (!healed && Date.now() < deadline) {
       await cluster.beatAll();
       await sleep(40);
       const s = await client.clusterStatus();
+      for (const cs of s.copysetList) if (cs.members.includes(victim)) seen.add(cs.state);
       healed = s.copysets.healthy === s.copysets.total && s.chunkservers.find((c) => c.id === victim)!.copysets === 0;
     }
     expect(healed).toBe(true);
+    // The per-copyset list showed the repair under way (replacement added, old member not yet removed).
+    expect(seen.has('recovering')).toBe(true);
+    const after = await client.clusterStatus();
+    expect(after.copysetList.map((c) => [c.copysetId, c.state, c.members.length])).toEqual([1, 2, 3, 4].map((id) => [id, 'healthy', 3]));
+    expect(after.copysetList.every((c) => c.leaderId > 0 && c.term > 0 && !c.members.includes(victim))).toBe(true);
     for (const g of cluster.groups.values()) {
       expect(g.members).not.toContain(victim);
       expect(g.members).toHaveLength(3);

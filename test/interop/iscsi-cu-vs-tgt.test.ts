@@ -19,57 +19,13 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { run, startDaemon, tempDir, type DaemonHandle } from '../helpers/daemon.js';
+import { runCu as cu, type CuRun } from '../helpers/iscsi-cu.js';
 import { runToolStatus } from '../helpers/run-tool.js';
 
-const I1 = 'iqn.2007-10.com.github:sahlberg:libiscsi:iscsi-test';
-const I2 = 'iqn.2007-10.com.github:sahlberg:libiscsi:iscsi-test-2';
 const OURS = 'iqn.2026-11.io.blockgate:cu';
 const DIGEST = 'iqn.2026-11.io.blockgate:digest';
 const TGT = 'iqn.2026-11.io.tgt:cu';
 const SIZE = 64 * 1024 * 1024;
-
-interface CuRun {
-  total: number;
-  passed: number;
-  failed: number;
-  skippedLines: number;
-  /** Suite.Test names that printed [SKIPPED]. */
-  skipped: Set<string>;
-  /** Suite.Test names that ran. */
-  ran: Set<string>;
-  failures: string[];
-  out: string;
-}
-
-function parseCu(out: string): CuRun {
-  const m = /tests\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/.exec(out);
-  const [total, , passed, failed] = m ? m.slice(1).map(Number) : [0, 0, 0, -1];
-  const skipped = new Set<string>();
-  const ran = new Set<string>();
-  const failures: string[] = [];
-  let suite = '';
-  let current = '';
-  let skippedLines = 0;
-  for (const line of out.split('\n')) {
-    const s = /^Suite: (\S+)/.exec(line);
-    if (s) suite = s[1]!;
-    const t = /^\s+Test: (\S+) \.\.\./.exec(line);
-    if (t) ran.add((current = `${suite}.${t[1]}`));
-    if (line.includes('[SKIPPED]')) {
-      skippedLines++;
-      skipped.add(current);
-    }
-    if (/\.\.\.FAILED|^FAILED/.test(line)) failures.push(current);
-  }
-  return { total: total!, passed: passed!, failed: failed!, skippedLines, skipped, ran, failures, out };
-}
-
-async function cu(spec: string, urls: string[], extra: string[] = []): Promise<CuRun> {
-  // One pipe for stdout and stderr keeps [SKIPPED] lines next to their test.
-  const args = [`--test=${spec}`, '--dataloss', ...extra, '-i', I1, '-I', I2, ...urls].map((a) => `'${a}'`).join(' ');
-  const r = await run('sh', ['-c', `iscsi-test-cu ${args} 2>&1`], { timeoutMs: 150_000 });
-  return parseCu(r.stdout);
-}
 
 interface Suite {
   all: CuRun;

@@ -36,6 +36,16 @@ export const realClock: Clock = {
   random: () => Math.random(),
 };
 
+/**
+ * Optional listeners for the daemon's per-LUN metrics; called only when a
+ * piece is retried or a copyset's target moves, never on a clean request.
+ */
+export interface ChunkIoEvents {
+  retry(): void;
+  /** A copyset's target moved to another chunkserver (same moment as stats.leaderChanges). */
+  failover(): void;
+}
+
 /** Counters of one volume (read by tests and logged at close). */
 export interface ChunkIoStats {
   pieces: number;
@@ -57,6 +67,7 @@ export interface ChunkIoOptions {
   holeTtlMs: number;
   clock: Clock;
   log?: Logger;
+  events?: ChunkIoEvents;
 }
 
 interface Attempt {
@@ -102,6 +113,7 @@ export class ChunkIo {
       }
       tracker.retries++;
       this.stats.retries++;
+      this.o.events?.retry();
       this.refresh(d.refresh, a);
       this.o.log?.debug({ backend: 'chunk', volume: this.o.volume, op, attempt, to: a.from, err: describe(a.outcome), delayMs: d.delayMs }, 'chunk request retry');
       if (d.delayMs > 0) await clock.sleep(d.delayMs);
@@ -152,6 +164,7 @@ export class ChunkIo {
     const after = this.cache.target(id);
     if (after !== before && after !== undefined) {
       this.stats.leaderChanges++;
+      this.o.events?.failover();
       this.o.log?.debug({ backend: 'chunk', volume: this.o.volume, copyset: id, from: before, to: after }, 'chunk copyset target changed');
     }
   }

@@ -20,7 +20,7 @@ import { BlockError, type BlockDevice, type BlockDeviceInfo, type Extent, type W
 import { MdsClient, MdsError } from '../mds/admin-client.js';
 import type { VolumeInfo } from '../proto/mds-api.js';
 import { STATUS } from '../proto/status.js';
-import { ChunkIo, realClock, type ChunkIoStats, type Clock, type PieceOp } from './chunk-io.js';
+import { ChunkIo, realClock, type ChunkIoEvents, type ChunkIoStats, type Clock, type PieceOp } from './chunk-io.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
 import { threadSenderPool, type SenderPool } from './sender-pool.js';
 import { segmentsOf, splitIo } from './splitor.js';
@@ -46,6 +46,8 @@ export interface ChunkVolumeOptions {
   /** How long "segment unallocated" is believed (ms). Default 1000. */
   holeTtlMs?: number;
   log?: Logger;
+  /** Retry / failover listeners (the daemon's per-LUN metrics); `stats` counts the same events. */
+  events?: ChunkIoEvents;
   /** Tests: the connection pool and the clock. */
   pool?: SenderPool;
   clock?: Clock;
@@ -108,6 +110,7 @@ export class ChunkVolumeDevice implements BlockDevice {
       holeTtlMs: o.holeTtlMs ?? 1000,
       clock: o.clock ?? realClock,
       ...(o.log ? { log: o.log } : {}),
+      ...(o.events ? { events: o.events } : {}),
     });
     pool.acquire();
     o.log?.info({ backend: 'chunk', volume: o.volume, sizeBytes: volume.sizeBytes, mds: o.mds }, 'chunk volume opened');

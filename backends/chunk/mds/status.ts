@@ -1,7 +1,8 @@
 /** Cluster status (CLUSTER_STATUS and the MDS metrics): computed from the active MDS's state. */
-import type { ChunkserverStatus, ClusterStatusResponse } from '../proto/mds-api.js';
+import type { ChunkserverStatus, ClusterStatusResponse, CopysetState, CopysetStatus } from '../proto/mds-api.js';
 import { STATUS } from '../proto/status.js';
 import type { MdsCore } from './core.js';
+import type { CopysetRecord } from './types.js';
 
 export function clusterStatus(core: MdsCore, now: number, isLeader: boolean, address = ''): ClusterStatusResponse {
   const copysetCount = new Map<number, number>();
@@ -33,7 +34,30 @@ export function clusterStatus(core: MdsCore, now: number, isLeader: boolean, add
     mds: { address, isLeader },
     chunkservers,
     copysets: { total: core.copysets.size, healthy, degraded: core.copysets.size - healthy, leaderless },
+    copysetList: [...core.copysets.values()].sort((a, b) => a.id - b.id).map((cs) => copysetStatus(core, cs, now)),
     volumes: core.volumes.size,
     pendingOps: core.pending.length,
   };
+}
+
+function copysetStatus(core: MdsCore, cs: CopysetRecord, now: number): CopysetStatus {
+  const live = core.live.get(cs.id);
+  const leaderId = live?.leaderId ?? 0;
+  const repairing = core.pending.some((op) => op.copysetId === cs.id && op.kind !== 'transferLeader');
+  const up = (id: number): boolean => core.isUp(id, now);
+  return {
+    copysetId: cs.id,
+    members: [...cs.members],
+    leaderId,
+    term: Math.max(live?.term ?? 0, cs.term),
+    state: copysetState(cs.members, leaderId, up, core.config.replicas, repairing),
+  };
+}
+
+/** The precedence of ClusterStatusResponse.copysetList states (proto/mds-api.ts). Pure. */
+export function copysetState(members: readonly number[], leaderId: number, up: (id: number) => boolean, replicas: number, repairing: boolean): CopysetState {
+  if (leaderId === 0 || !up(leaderId)) return 'leaderless';
+  if (repairing || members.length > replicas) return 'recovering';
+  if (members.length < replicas || !members.every(up)) return 'degraded';
+  return 'healthy';
 }

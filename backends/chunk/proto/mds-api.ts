@@ -184,10 +184,29 @@ export interface ChunkserverStatus {
   usedBytes: number;
 }
 
+/**
+ * leaderless: no up member leads it; recovering: a repair is under way (a
+ * fourth member, or a pending addPeer/removePeer); degraded: a member is
+ * down or missing; healthy otherwise. In this order of precedence.
+ */
+export type CopysetState = 'healthy' | 'degraded' | 'recovering' | 'leaderless';
+
+export interface CopysetStatus {
+  copysetId: number;
+  /** Chunkserver ids (voters and learners). */
+  members: number[];
+  /** Last leader reported by heartbeats, 0 = unknown. */
+  leaderId: number;
+  term: number;
+  state: CopysetState;
+}
+
 export interface ClusterStatusResponse extends MdsResponse {
   mds: { address: string; isLeader: boolean };
   chunkservers: ChunkserverStatus[];
   copysets: { total: number; healthy: number; degraded: number; leaderless: number };
+  /** Every copyset, by id. */
+  copysetList: CopysetStatus[];
   volumes: number;
   pendingOps: number;
 }

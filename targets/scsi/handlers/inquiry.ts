@@ -10,6 +10,7 @@ import type { LuState } from '../lu.js';
 import { invalidFieldInCdb } from '../sense.js';
 import { LIMITS } from './lbp.js';
 import { maxAtomicBlocks } from './rw.js';
+import { sanitizeBlockEraseOffered } from './sanitize.js';
 import { thirdPartyCopyVpd } from './xcopy.js';
 
 const STANDARD_LENGTH = 74;
@@ -109,10 +110,11 @@ function blockLimits(lu: LuState): Buffer {
   return b;
 }
 
-function characteristics(): Buffer {
+function characteristics(lu: LuState): Buffer {
   const b = Buffer.alloc(0x3c);
   b.writeUInt16BE(1, 0); // MEDIUM ROTATION RATE 1: non-rotating
-  b[3] = 0x40 | 0x05; // WABEREQ 01b (reads after SANITIZE BLOCK ERASE succeed), NOMINAL FORM FACTOR: < 1.8 inch
+  // WABEREQ 01b (reads after SANITIZE BLOCK ERASE succeed) only where BLOCK ERASE is offered, else 00b; NOMINAL FORM FACTOR: < 1.8 inch
+  b[3] = (sanitizeBlockEraseOffered(lu) ? 0x40 : 0) | 0x05;
   return b;
 }
 
@@ -134,7 +136,7 @@ const VPD: ReadonlyArray<[number, VpdBuilder]> = [
   [0x83, deviceIdentification],
   [0x8f, () => thirdPartyCopyVpd()],
   [0xb0, (_c, lu) => blockLimits(lu)],
-  [0xb1, () => characteristics()],
+  [0xb1, (_c, lu) => characteristics(lu)],
   [0xb2, (_c, lu) => provisioning(lu)],
 ];
 

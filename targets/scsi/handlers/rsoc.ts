@@ -49,7 +49,7 @@ export function reportSupportedOpcodes(ctx: Ctx): Reply {
   const op = cdb[3]!;
   const sa = cdb.readUInt16BE(4);
   const alloc = cdb.readUInt32BE(6);
-  const rows = ctx.core.opcodes;
+  const rows = ctx.core.opcodes.filter((r) => !r.offered || r.offered(ctx.lu));
   const hasSa = rows.some((r) => r.op === op && r.sa !== undefined);
   switch (options) {
     case 0:

@@ -1,8 +1,12 @@
 /**
  * SANITIZE (sbc4r15 5.29). Supported service actions:
- * - BLOCK ERASE (02h): every logical block is deallocated (discard) on a
- *   thin-provisioned LUN, or written with zeroes otherwise; reads afterwards
- *   succeed and return zeroes (VPD B1h WABEREQ = 01b, LBPRZ).
+ * - BLOCK ERASE (02h), only on LUNs with logical block provisioning
+ *   (LBPME = 1: thin and a device that can discard): every logical block is
+ *   deallocated; reads afterwards succeed and return zeroes (VPD B1h
+ *   WABEREQ = 01b, LBPRZ). After a block erase GET LBA STATUS must report
+ *   every LBA deallocated or anchored (libiscsi Sanitize.BlockErase checks
+ *   it), which a fully provisioned LUN cannot do, so there it is not
+ *   offered: not run, not in REPORT SUPPORTED OPERATION CODES, WABEREQ 0.
  * - EXIT FAILURE MODE (1Fh): nothing can fail half-way here, so there is no
  *   failure mode to leave; accepted with a zero parameter list.
  * OVERWRITE (01h) and CRYPTO ERASE (03h) are optional (sbc4r15 4.11) and not
@@ -12,6 +16,7 @@
  * (an early GOOD would be allowed; a late one is never wrong).
  */
 import { checkCondition, GOOD, type Ctx, type Reply } from '../command.js';
+import type { LuState } from '../lu.js';
 import { deviceOp, isReply } from '../io.js';
 import { invalidFieldInCdb, WRITE_PROTECTED } from '../sense.js';
 
@@ -30,6 +35,10 @@ function noParameters(cdb: Buffer): Reply | undefined {
   return cdb.readUInt16BE(7) !== 0 ? checkCondition(invalidFieldInCdb(7)) : undefined;
 }
 
+export function sanitizeBlockEraseOffered(lu: LuState): boolean {
+  return lu.thin;
+}
+
 export async function sanitizeBlockErase(ctx: Ctx): Promise<Reply> {
   const { cdb, lu } = ctx;
   const bad = reservedField(cdb) ?? noParameters(cdb);
@@ -39,7 +48,7 @@ export async function sanitizeBlockErase(ctx: Ctx): Promise<Reply> {
   const device = lu.handle.device;
   for (let at = 0; at < size; at += SANITIZE_CHUNK_BYTES) {
     const n = Math.min(SANITIZE_CHUNK_BYTES, size - at);
-    const r = await deviceOp(lu, true, () => (lu.thin ? device.discard(at, n) : device.writeZeroes(at, n, { mayDeallocate: true })));
+    const r = await deviceOp(lu, true, () => device.discard(at, n));
     if (isReply(r)) return r;
   }
   return GOOD;

@@ -4,6 +4,7 @@ import { loadConfigFile } from '../../../src/config/load.js';
 import { parseTargetsConf, type TargetsConfIo } from '../../../src/config/targets-conf.js';
 import { formatIssue } from '../../../src/config/validate.js';
 import { configToRequests } from '../../../src/config/to-requests.js';
+import { volumeNameOf } from '../../../backends/chunk/client/options.js';
 
 function memIo(files: Record<string, string>): TargetsConfIo {
   return {
@@ -68,7 +69,7 @@ describe('targets.conf parser', () => {
       '/etc/tgt/conf.d/b.conf': '<target iqn.b>\n  backing-store /b\n  bs-type rbd\n  frob 1\n</target>\n',
     });
     expect(r.ok ? [] : r.errors.map(formatIssue)).toEqual([
-      '/etc/tgt/conf.d/b.conf:3: backing store type "rbd" is not supported (rdwr, aio, file, chunk, memory)',
+      '/etc/tgt/conf.d/b.conf:3: backing store type "rbd" is not supported (rdwr, aio, file, chunk, curve, memory)',
       '/etc/tgt/conf.d/b.conf:4: unknown target directive "frob"',
     ]);
     const ok = parse({ '/etc/tgt/targets.conf': 'include conf.d/*.conf\n', '/etc/tgt/conf.d/a.conf': '<target iqn.a>\n</target>\n' });
@@ -126,5 +127,40 @@ describe('targets.conf parser', () => {
       { kind: 'tgtadm', lld: 'iscsi', tid: 1, mode: 'target', op: 'bind', initiatorAddress: 'ALL' },
       { kind: 'tgtadm', lld: 'iscsi', tid: 1, mode: 'target', op: 'bind', initiatorName: 'iqn.i' },
     ]);
+  });
+
+  it("curve-tgt's bs-type curve and our chunk: cbd:pool//vol_user_ and plain volume names, bsopts", () => {
+    const r = parse({ '/etc/tgt/targets.conf': [
+      '<target iqn.2019-04.com.example:curve.img01>',
+      '  bs-type curve',
+      '  backing-store cbd:pool//vol1_user_',
+      '  bsopts "mds=127.0.0.1:6700,127.0.0.1:6710;timeout=30"',
+      '</target>',
+      '<target iqn.b>',
+      '  bs-type chunk',
+      '  <backing-store vol2>',
+      '    bsopts mds=127.0.0.1:6700',
+      '    size 1G',
+      '    nbd-export vol2',
+      '  </backing-store>',
+      '  <backing-store /vol3>',
+      '    bs-type rdwr',
+      '  </backing-store>',
+      '</target>',
+      '',
+    ].join('\n') });
+    if (!r.ok) throw new Error(r.errors.map(formatIssue).join('\n'));
+    const [curve, chunk] = r.config.targets;
+    expect(curve!.luns).toEqual([{ lun: 1, backingStore: 'cbd:pool//vol1_user_', bstype: 'chunk', bsopts: 'mds=127.0.0.1:6700,127.0.0.1:6710;timeout=30' }]);
+    expect(chunk!.luns).toEqual([
+      { lun: 1, backingStore: 'vol2', bstype: 'chunk', bsopts: 'mds=127.0.0.1:6700', sizeBytes: 2 ** 30, nbdExport: 'vol2' },
+      { lun: 2, backingStore: '/vol3', bstype: 'file' },
+    ]);
+    // The backend takes the volume name from what tgt would have passed to its Curve driver.
+    expect(curve!.luns.map((l) => volumeNameOf(l.backingStore))).toEqual(['vol1']);
+    const lunReqs = configToRequests(r.config).filter((q) => q.op === 'new' && q.mode === 'logicalunit');
+    expect(lunReqs[0]).toMatchObject({ tid: 1, lun: 1, bstype: 'chunk', backingStore: 'cbd:pool//vol1_user_', bsopts: 'mds=127.0.0.1:6700,127.0.0.1:6710;timeout=30' });
+    const bad = parse({ '/etc/tgt/targets.conf': '<target iqn.c>\n  bs-type ceph\n  backing-store x\n</target>\n' });
+    expect(bad.ok ? [] : bad.errors.map(formatIssue)).toEqual(['/etc/tgt/targets.conf:2: backing store type "ceph" is not supported (rdwr, aio, file, chunk, curve, memory)']);
   });
 });

@@ -1,20 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { copysetRows, formatClusterReport, formatVolumes } from '../../../../src/bin/cluster-format.js';
+import { copysetState } from '../../../../backends/chunk/mds/status.js';
+import { formatClusterReport, formatVolumes } from '../../../../src/bin/cluster-format.js';
 import { STATUS } from '../../../../backends/chunk/proto/status.js';
 
-const m = (id: number) => ({ id, address: `127.0.0.1:${6700 + id}`, zone: `zone${id}` });
-
 describe('cluster status formatting', () => {
-  it('classifies copysets: healthy, degraded, recovering, leaderless', () => {
-    const up = new Set([1, 2, 3, 4]);
-    const rows = copysetRows([
-      { copysetId: 4, members: [m(1), m(2), m(5)], leaderId: 1, term: 2 },
-      { copysetId: 1, members: [m(1), m(2), m(3)], leaderId: 2, term: 1 },
-      { copysetId: 3, members: [m(1), m(2), m(3), m(4)], leaderId: 3, term: 3 },
-      { copysetId: 2, members: [m(1), m(2), m(3)], leaderId: 0, term: 0 },
-      { copysetId: 5, members: [m(1), m(2), m(5)], leaderId: 5, term: 4 },
-    ], up);
-    expect(rows.map((r) => [r.copysetId, r.state])).toEqual([[1, 'healthy'], [2, 'leaderless'], [3, 'recovering'], [4, 'degraded'], [5, 'leaderless']]);
+  it('classifies copysets: healthy, degraded, recovering, leaderless (MDS side)', () => {
+    const up = (id: number) => [1, 2, 3, 4].includes(id);
+    const rows: Array<[number[], number, boolean]> = [
+      [[1, 2, 3], 2, false],
+      [[1, 2, 3], 0, false],
+      [[1, 2, 3, 4], 3, false],
+      [[1, 2, 5], 1, false],
+      [[1, 2, 5], 5, false],
+      [[1, 2, 3], 1, true],
+      [[1, 2], 1, false],
+      [[1, 2, 5], 1, true],
+    ];
+    expect(rows.map(([members, leader, repairing]) => copysetState(members, leader, up, 3, repairing))).toEqual(
+      ['healthy', 'leaderless', 'recovering', 'degraded', 'leaderless', 'recovering', 'degraded', 'recovering']);
   });
 
   it('prints MDS roles, chunkservers, per-copyset leaders and totals', () => {
@@ -31,14 +34,14 @@ describe('cluster status formatting', () => {
         volumes: 2,
         pendingOps: 1,
       },
-      copysets: [{ copysetId: 1, leaderId: 1, members: [1, 2, 3], state: 'degraded' }],
+      copysets: [{ copysetId: 1, leaderId: 1, term: 7, members: [1, 2, 3], state: 'degraded' }],
     });
     expect(text).toContain('mds 127.0.0.1:6700: active');
     expect(text).toContain('mds 127.0.0.1:6710: unreachable');
     expect(text).toContain('chunkservers: 1 up, 1 down');
     expect(text).toMatch(/2\s+zone2\s+127\.0\.0\.1:6702\s+down/);
     expect(text).toContain('copysets: 1 total, 0 healthy, 1 degraded, 0 recovering, 0 leaderless');
-    expect(text).toMatch(/1\s+1\s+1,2,3\s+degraded/);
+    expect(text).toMatch(/1\s+1\s+7\s+1,2,3\s+degraded/);
     expect(text).toContain('volumes: 2   pending scheduler ops: 1');
   });
 
