@@ -151,6 +151,6 @@ export function peakRssBytes(pid: number): number {
 }
 
 /** Shell-quoted command line, for documenting how each figure was produced. */
-export function commandLine(cmd: string, args: string[]): string {
-  return [cmd, ...args].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+export function commandLine(cmd: string, args: string[], env: Record<string, string> = {}): string {
+  return [...Object.entries(env).map(([k, v]) => `${k}=${v}`), cmd, ...args].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }

@@ -10,13 +10,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { commandLine, freePort, run, sleep, startDaemon, stopPid, type Daemon } from './proc.js';
 
-/** Repository root (this file runs from dist/bench/). */
-export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** Build root this runner was compiled into (dist/, from dist/bench/); the daemon is taken from the same build. */
+export const BUILD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** Repository root, where results and the README are written. */
+export const REPO = path.resolve(process.env.BENCH_REPO ?? path.join(BUILD, '..'));
 export const BLOCKGATE_IQN = 'iqn.2026-11.io.blockgate:default';
 export const TGT_IQN = 'iqn.2026-11.io.blockgate.bench:tgtd';
 
 export interface Running {
-  system: 'blockgate' | 'tgtd' | 'nbdkit';
+  system: 'blockgate' | 'tgtd' | 'nbdkit' | 'baseline';
   pid: number;
   iscsiUrl?: string;
   nbdUrl?: string;
@@ -32,6 +34,10 @@ export interface BlockgateOptions {
   /** Directory for `--cpu-prof` output; unset = no profiling. */
   cpuProfDir?: string;
   env?: NodeJS.ProcessEnv;
+  /** Report as this system (A/B runs start a second blockgate as 'baseline'). */
+  as?: 'blockgate' | 'baseline';
+  /** Build root to take the daemon from (default: the runner's own build). */
+  build?: string;
 }
 
 /** `blockgate serve`; with no config it serves the embedded default (LUN 1 = dataDir/default.img). */
@@ -40,7 +46,7 @@ export async function startBlockgate(o: BlockgateOptions): Promise<Running> {
   const nodeArgs = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : [];
   const args = [
     ...nodeArgs,
-    path.join(REPO, 'dist/src/bin/blockgate.cjs'),
+    path.join(o.build ?? BUILD, 'src/bin/blockgate.cjs'),
     'serve',
     '--data-dir', o.dataDir,
     '--admin-socket', path.join(o.dataDir, 'admin.sock'),
@@ -53,11 +59,11 @@ export async function startBlockgate(o: BlockgateOptions): Promise<Running> {
   const d = await startDaemon(process.execPath, args, (l) => l.includes('"msg":"blockgate ready"'), 30_000, o.env);
   drain(d);
   return {
-    system: 'blockgate',
+    system: o.as ?? 'blockgate',
     pid: d.pid,
     iscsiUrl: `iscsi://127.0.0.1:${iscsiPort}/${BLOCKGATE_IQN}/1`,
     nbdUrl: `nbd://127.0.0.1:${nbdPort}/default`,
-    commands: [commandLine('node', args)],
+    commands: [commandLine('node', args, envDiff(o.env))],
     stop: () => stopPid(d.pid, 15_000),
   };
 }
@@ -88,7 +94,8 @@ export async function startTgtd(image: string): Promise<Running> {
     pid: d.pid,
     iscsiUrl: `iscsi://127.0.0.1:${port}/${TGT_IQN}/1`,
     commands: [commandLine('tgtd', args), ...setup.map((s) => commandLine('tgtadm', ['-C', String(control), '--lld', 'iscsi', ...s]))],
-    stop: () => stopPid(d.pid),
+    // tgtd ignores SIGTERM while it has targets; it holds no state worth a clean exit here.
+    stop: () => stopPid(d.pid, 1000),
   };
 }
 
@@ -111,6 +118,13 @@ export async function startNbdkit(image: string, dir: string): Promise<Running> 
     commands: [commandLine('nbdkit', args)],
     stop: () => stopPid(d.pid),
   };
+}
+
+/** Variables that differ from the runner's own environment (shown in the command line). */
+function envDiff(env: NodeJS.ProcessEnv | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env ?? {})) if (v !== undefined && process.env[k] !== v) out[k] = v;
+  return out;
 }
 
 /** Keep reading the daemon's output so a full pipe never stalls it. */

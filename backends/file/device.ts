@@ -29,6 +29,8 @@ import {
   seekEnd,
 } from '../../src/util/libc.js';
 import { fdatasync, fstat, ftruncate, readFull, writeFull, closeFd } from './fd-io.js';
+import { readNowait } from './nowait-read.js';
+import { WriteCoalescer } from './write-batch.js';
 
 export interface FileDeviceOptions {
   path: string;
@@ -40,12 +42,28 @@ export interface FileDeviceOptions {
 }
 
 const ZERO_CHUNK_BYTES = 1024 * 1024;
+/**
+ * Reads up to this size try the page cache inline first (nowait-read.ts).
+ * Longer copies go to the threadpool so they overlap the loop's network
+ * work on another core (bench/README.md, "inline cached reads").
+ */
+export const INLINE_READ_MAX_BYTES = envBytes('BLOCKGATE_FILE_INLINE_READ_MAX_BYTES', 32 * 1024);
+
+/** Adjacent writes of one tick become one pwritev (write-batch.ts); `0` turns it off. */
+const COALESCE_WRITES = envBytes('BLOCKGATE_FILE_COALESCE_WRITES', 1) !== 0;
+
+/** A tuning knob from the environment (0 turns inline reads off; bench/ compares both). */
+function envBytes(name: string, dflt: number): number {
+  const v = Number(process.env[name]);
+  return process.env[name] !== undefined && Number.isSafeInteger(v) && v >= 0 ? v : dflt;
+}
 
 export class FileDevice implements BlockDevice {
   private closed = false;
   private punchSupported: boolean;
   private zeroRangeSupported = true;
   private zeroChunk: Buffer | undefined;
+  private readonly writes = new WriteCoalescer(COALESCE_WRITES);
 
   private constructor(
     private readonly fd: number,
@@ -91,8 +109,12 @@ export class FileDevice implements BlockDevice {
   async read(offsetBytes: number, lengthBytes: number): Promise<Buffer> {
     this.check(offsetBytes, lengthBytes, false);
     const buf = Buffer.allocUnsafe(lengthBytes);
+    let done = lengthBytes <= INLINE_READ_MAX_BYTES ? readNowait(this.fd, buf, offsetBytes) : -1;
+    if (done === 0) return buf.fill(0); // at or past end of file: a sparse tail
+    if (done === lengthBytes) return buf;
+    done = Math.max(done, 0);
     try {
-      await readFull(this.fd, buf, offsetBytes);
+      await readFull(this.fd, done ? buf.subarray(done) : buf, offsetBytes + done);
     } catch (err) {
       throw toBlockError(err);
     }
@@ -102,7 +124,7 @@ export class FileDevice implements BlockDevice {
   async write(offsetBytes: number, data: Buffer, opts?: WriteOptions): Promise<void> {
     this.check(offsetBytes, data.length, true);
     try {
-      await writeFull(opts?.fua ? this.fuaFd : this.fd, data, offsetBytes);
+      await this.writes.write(opts?.fua ? this.fuaFd : this.fd, data, offsetBytes);
     } catch (err) {
       throw toBlockError(err);
     }

@@ -33,9 +33,12 @@ import {
   type StatusDescriptor,
 } from './replies.js';
 import { nbdErrno, type ValidRequest } from './validate.js';
+import { zeroRuns } from './zero-runs.js';
 
-/** Reads at least this long look for holes first when reply chunks are allowed. */
+/** Reads at least this long send their zero runs as holes when reply chunks are allowed. */
 export const SPARSE_READ_MIN_BYTES = 64 * 1024;
+/** Zero runs are found at this granularity (or the minimum block size, if larger). */
+const ZERO_GRANULE_BYTES = 64 * 1024;
 /** proto.md: SHOULD NOT send more than 2^20 descriptors per chunk. */
 const MAX_DESCRIPTORS = 1 << 20;
 
@@ -101,39 +104,21 @@ async function execWriteZeroes(x: ExecContext, req: ValidRequest, _p: Buffer | u
   return buildDone(r);
 }
 
-/** Simple replies: one read. Reply chunks: holes become OFFSET_HOLE chunks unless DF. */
+/** Simple replies: one read. Reply chunks: zero runs become OFFSET_HOLE chunks unless DF. */
 async function execRead(x: ExecContext, req: ValidRequest, _p: Buffer | undefined, r: ReplyTo): Promise<Buffer[]> {
   const { offsetBytes: off, lengthBytes: len } = req;
   if (len === 0) return r.mode === 'simple' ? buildDone(r) : buildNone(r);
-  const sparse = r.mode !== 'simple' && !(req.flags & NBD_CMD_FLAG_DF) && len >= SPARSE_READ_MIN_BYTES && x.device.info.canBlockStatus;
-  if (!sparse) return buildReadData(r, off, await x.device.read(off, len), true);
-  const extents = mergeExtents(await x.device.blockStatus(off, len), off, off + len);
-  if (extents.length === 1 && !extents[0]!.zero) return buildReadData(r, off, await x.device.read(off, len), true);
-  const pieces = await Promise.all(extents.map((e) => (e.zero ? undefined : x.device.read(e.offsetBytes, e.lengthBytes))));
+  const data = await x.device.read(off, len);
+  const sparse = r.mode !== 'simple' && !(req.flags & NBD_CMD_FLAG_DF) && len >= SPARSE_READ_MIN_BYTES;
+  if (!sparse) return buildReadData(r, off, data, true);
+  const runs = zeroRuns(data, Math.max(ZERO_GRANULE_BYTES, x.minBlockBytes));
+  if (runs.length === 1 && !runs[0]!.zero) return buildReadData(r, off, data, true);
   const out: Buffer[] = [];
-  extents.forEach((e, i) => {
-    const done = i === extents.length - 1;
-    const data = pieces[i];
-    out.push(...(data ? buildReadData(r, e.offsetBytes, data, done) : buildReadHole(r, e.offsetBytes, e.lengthBytes, done)));
+  runs.forEach((run, i) => {
+    const done = i === runs.length - 1;
+    const at = off + run.start;
+    out.push(...(run.zero ? buildReadHole(r, at, run.end - run.start, done) : buildReadData(r, at, data.subarray(run.start, run.end), done)));
   });
-  return out;
-}
-
-/** Clip extents to [start, end) and merge neighbours that read the same way. */
-function mergeExtents(extents: Extent[], start: number, end: number): Extent[] {
-  const out: Extent[] = [];
-  let covered = start;
-  for (const e of extents) {
-    const s = Math.max(e.offsetBytes, covered);
-    const t = Math.min(e.offsetBytes + e.lengthBytes, end);
-    if (t <= s) continue;
-    const last = out[out.length - 1];
-    if (last && last.zero === e.zero && last.offsetBytes + last.lengthBytes === s) last.lengthBytes += t - s;
-    else out.push({ offsetBytes: s, lengthBytes: t - s, hole: e.hole, zero: e.zero });
-    covered = t;
-  }
-  // A device that reported less than asked: the rest reads as data.
-  if (covered < end) out.push({ offsetBytes: covered, lengthBytes: end - covered, hole: false, zero: false });
   return out;
 }
 
