@@ -169,9 +169,8 @@ export class Copyset {
   }
 
   /**
-   * Carry out an MDS op (leader only; repeats are no-ops). addPeer adds a
-   * learner, promoted to voter by promoteLearners() once it has caught up,
-   * so a slow newcomer never counts towards (and stalls) the commit quorum.
+   * Carry out an MDS op (leader only; repeats are no-ops). addPeer adds a learner, promoted to
+   * voter by promoteLearners() once caught up, so a slow newcomer never stalls the commit quorum.
    */
   executeOp(op: CopysetOp): void {
     if (this.closed || this.role !== 'leader') return;
@@ -179,12 +178,18 @@ export class Copyset {
     const { conf } = this.node.status();
     const id = op.peer.id;
     const member = conf.voters.includes(id) || conf.learners.includes(id);
-    let res: { ok: boolean; reason?: string } | undefined;
+    let res: { ok: boolean; reason?: string } | undefined; // undefined: nothing to do (yet)
     if (op.kind === 'addPeer' && !member) res = this.node.proposeConfChange({ op: 'addLearner', nodeId: id });
     if (op.kind === 'removePeer' && member) res = this.node.proposeConfChange({ op: 'removeNode', nodeId: id });
-    if (op.kind === 'transferLeader' && id !== this.o.nodeId && conf.voters.includes(id)) res = this.node.transferLeadership(id);
+    if (op.kind === 'transferLeader' && id !== this.o.nodeId && conf.voters.includes(id) && this.nearlyCaughtUp(id)) res = this.node.transferLeadership(id);
     if (res) this.log?.info({ op: op.kind, peer: id, ok: res.ok, reason: res.reason }, 'copyset op');
     this.schedule();
+  }
+
+  /** A transfer refuses writes (OVERLOAD) until the transferee has the whole log: start it only towards a close follower (the MDS repeats the op). */
+  private nearlyCaughtUp(id: number): boolean {
+    const { progress, lastIndex } = this.node.status();
+    return progress.get(id)?.state === 'replicate' && progress.get(id)!.match + (this.o.promoteLag ?? 64) >= lastIndex;
   }
 
   report(): CopysetReport {

@@ -29,6 +29,8 @@ export class MdsCore {
 
   // soft state
   readonly lastSeen = new Map<number, number>();
+  /** Interval between a chunkserver's last two heartbeats (its heartbeat period, as observed). */
+  readonly beatPeriod = new Map<number, number>();
   readonly usage = new Map<number, { capacityBytes: number; usedBytes: number }>();
   readonly live = new Map<number, CopysetLive>();
   /** Copysets each chunkserver reported in its last heartbeat. */
@@ -87,6 +89,25 @@ export class MdsCore {
   isUp(id: number, now: number): boolean {
     const seen = Math.max(this.lastSeen.get(id) ?? 0, this.activeSince);
     return now - seen <= this.config.heartbeatTimeoutMs;
+  }
+
+  /** Record a heartbeat from `id` at `now`. */
+  noteHeartbeat(id: number, now: number): void {
+    const prev = this.lastSeen.get(id);
+    if (prev !== undefined && now > prev) this.beatPeriod.set(id, now - prev);
+    this.lastSeen.set(id, now);
+  }
+
+  /**
+   * Heard from since this MDS became active, within three of its own
+   * heartbeat periods (at least 500 ms, at most heartbeatTimeoutMs): a
+   * chunkserver that just died is still "up" but no longer fresh.
+   */
+  isFresh(id: number, now: number): boolean {
+    const seen = this.lastSeen.get(id);
+    if (seen === undefined) return false;
+    const window = Math.min(this.config.heartbeatTimeoutMs, Math.max(500, 3 * (this.beatPeriod.get(id) ?? this.config.heartbeatTimeoutMs)));
+    return now - seen <= window;
   }
 
   liveOf(copysetId: number): CopysetLive {

@@ -30,7 +30,7 @@ export async function heartbeat(core: MdsCore, req: Record<string, unknown>, now
   if (typeof id !== 'number' || !Array.isArray(reports) || !reports.every(validReport)) return { status: STATUS.INVALID, message: 'bad heartbeat' };
   const cs = core.chunkservers.get(id);
   if (!cs) return { status: STATUS.NOT_FOUND, message: `unknown chunkserver ${id}: register again` };
-  core.lastSeen.set(id, now);
+  core.noteHeartbeat(id, now);
   core.usage.set(id, { capacityBytes: num(req.capacityBytes), usedBytes: num(req.usedBytes) });
   core.hosted.set(id, new Set(reports.map((r) => r.copysetId)));
   const changed: CopysetRecord[] = [];
@@ -102,7 +102,7 @@ function buildReply(core: MdsCore, id: number, reports: CopysetReport[]): Heartb
 
 /** One scheduler round: drop finished ops, queue new ones. Returns the ops started. */
 export function scheduleTick(core: MdsCore, now: number): number {
-  const nodes = [...core.chunkservers.values()].map((c) => ({ id: c.id, zone: c.zone, up: core.isUp(c.id, now) }));
+  const nodes = [...core.chunkservers.values()].map((c) => ({ id: c.id, zone: c.zone, up: core.isUp(c.id, now), fresh: core.isFresh(c.id, now) }));
   const copysets = [...core.copysets.values()].map((c) => ({ id: c.id, members: c.members, live: core.live.get(c.id) }));
   const res = step({ now, config: core.config, nodes, copysets, pending: core.pending });
   const gone = new Set(res.finished.map((f) => f.op));

@@ -17,6 +17,14 @@ import type { CopysetLive, MdsConfig, PendingOp } from './types.js';
 
 export interface NodeView extends PlacementNode {
   up: boolean;
+  /**
+   * Heard from within a few of its own heartbeat periods (absent = same as
+   * `up`). `up` lasts heartbeatTimeoutMs after the last heartbeat, so a
+   * chunkserver killed a moment ago is still up; leadership must not be
+   * moved to it (its new leader would refuse writes while the transfer
+   * runs, and clients would be sent to a dead server).
+   */
+  fresh?: boolean;
 }
 
 export interface CopysetView {
@@ -74,6 +82,11 @@ function isUp(nodes: Map<number, NodeView>, id: number): boolean {
   return nodes.get(id)?.up === true;
 }
 
+function isFresh(nodes: Map<number, NodeView>, id: number): boolean {
+  const n = nodes.get(id);
+  return n?.up === true && n.fresh !== false;
+}
+
 function judge(op: PendingOp, cs: CopysetView | undefined, nodes: Map<number, NodeView>, view: SchedulerView): OpOutcome | undefined {
   if (!cs) return 'obsolete';
   const member = cs.members.includes(op.peer);
@@ -81,6 +94,7 @@ function judge(op: PendingOp, cs: CopysetView | undefined, nodes: Map<number, No
   if (op.kind === 'removePeer' && !member) return 'done';
   if (op.kind === 'transferLeader' && cs.live?.leaderId === op.peer) return 'done';
   if (op.kind !== 'removePeer' && !isUp(nodes, op.peer)) return 'obsolete';
+  if (op.kind === 'transferLeader' && !isFresh(nodes, op.peer)) return 'obsolete';
   if (op.kind === 'transferLeader' && !member) return 'obsolete';
   return view.now - op.issuedAt > view.config.opTimeoutMs ? 'timeout' : undefined;
 }
@@ -136,10 +150,17 @@ function shedCandidate(cs: CopysetView, leader: number, nodes: Map<number, NodeV
   return pool.sort((a, b) => a - b)[0];
 }
 
-/** Transfer ops moving leadership from the most- to the least-leading chunkservers. */
+/**
+ * Transfer ops moving leadership from the most- to the least-leading
+ * chunkservers; only when every member of every copyset has heartbeated
+ * recently, and only to a member whose applied index is within catchUpLag
+ * of the leader's (a lagging transferee makes the leader refuse writes
+ * until it catches up or the transfer is abandoned).
+ */
 export function balanceLeaders(view: SchedulerView, nodes: Map<number, NodeView>): PendingOp[] {
-  const healthy = view.copysets.filter((cs) => cs.members.length === view.config.replicas && cs.members.every((m) => isUp(nodes, m)) && liveLeader(cs, nodes) !== undefined);
+  const healthy = view.copysets.filter((cs) => cs.members.length === view.config.replicas && cs.members.every((m) => isFresh(nodes, m)) && liveLeader(cs, nodes) !== undefined);
   if (healthy.length !== view.copysets.length) return [];
+  const caughtUp = (cs: CopysetView, m: number): boolean => (cs.live!.peerApplied.get(m) ?? -Infinity) + view.config.catchUpLag >= cs.live!.appliedIndex;
   const leads = new Map<number, number>();
   for (const n of view.nodes) if (n.up) leads.set(n.id, 0);
   for (const cs of healthy) leads.set(cs.live!.leaderId, (leads.get(cs.live!.leaderId) ?? 0) + 1);
@@ -150,7 +171,7 @@ export function balanceLeaders(view: SchedulerView, nodes: Map<number, NodeView>
     const fromCount = leads.get(from)!;
     let to: number | undefined;
     for (const m of cs.members) {
-      if (m === from || moved.has(m)) continue;
+      if (m === from || moved.has(m) || !caughtUp(cs, m)) continue;
       if (leads.get(m)! + 1 < fromCount && (to === undefined || leads.get(m)! < leads.get(to)!)) to = m;
     }
     if (to === undefined || moved.has(from)) continue;

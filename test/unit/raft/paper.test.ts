@@ -282,6 +282,24 @@ describe('§3.10 leadership transfer', () => {
     expect(c.raft(1).status()).toMatchObject({ role: 'follower', lead: 2 });
   });
 
+  it('abandons a transfer to an unreachable voter after an election timeout and takes proposals again', () => {
+    const c = cluster(3);
+    c.elect(1);
+    c.isolate(3); // e.g. killed a moment ago: the MDS still counts it up
+    expect(c.raft(1).transferLeadership(3).ok).toBe(true);
+    expect(c.raft(1).propose(text('during'))).toMatchObject({ ok: false, reason: 'transferring' });
+    c.tick(1, 9);
+    c.tick(2, 9);
+    c.stabilize();
+    expect(c.raft(1).propose(text('still'))).toMatchObject({ ok: false, reason: 'transferring' });
+    c.tick(1);
+    c.stabilize();
+    expect(c.leaders()).toEqual([1]); // 2 answered: still a quorum, no step-down
+    expect(c.raft(1).propose(text('after')).ok).toBe(true);
+    c.stabilize();
+    expect(c.node(2).applied.map(str)).toContain('after');
+  });
+
   it('brings a lagging transferee up to date first', () => {
     const c = cluster(3);
     c.elect(1);

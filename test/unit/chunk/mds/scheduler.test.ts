@@ -9,6 +9,8 @@ const nodes = (down: number[] = []): NodeView[] =>
 const live = (leaderId: number, applied: Record<number, number> = {}, appliedIndex = 10): CopysetLive => ({
   leaderId, term: 2, appliedIndex, peerApplied: new Map(Object.entries(applied).map(([k, v]) => [Number(k), v])),
 });
+/** Every chunkserver's applied index equal to the leader's. */
+const synced = { 1: 10, 2: 10, 3: 10, 4: 10, 5: 10, 6: 10 };
 const view = (copysets: CopysetView[], over: Partial<SchedulerView> = {}): SchedulerView => ({ now: 5000, config, nodes: nodes(), copysets, pending: [], ...over });
 
 describe('scheduler: repair', () => {
@@ -58,7 +60,7 @@ describe('scheduler: repair', () => {
 
 describe('scheduler: leader balance', () => {
   it('moves leadership from the busiest leader to members leading fewer', () => {
-    const copysets = [1, 2, 3, 4, 5, 6].map((id) => ({ id, members: id % 2 ? [1, 2, 3] : [4, 5, 6], live: live(id % 2 ? 1 : 4) }));
+    const copysets = [1, 2, 3, 4, 5, 6].map((id) => ({ id, members: id % 2 ? [1, 2, 3] : [4, 5, 6], live: live(id % 2 ? 1 : 4, synced) }));
     const r = step(view(copysets));
     expect(r.start.length).toBeGreaterThanOrEqual(2);
     expect(r.start.every((o) => o.kind === 'transferLeader')).toBe(true);
@@ -72,11 +74,30 @@ describe('scheduler: leader balance', () => {
   });
 
   it('leaves a balanced cluster alone and does not balance during repairs', () => {
-    const balanced = [1, 2, 3].map((id) => ({ id, members: [1, 2, 3], live: live(id) }));
+    const balanced = [1, 2, 3].map((id) => ({ id, members: [1, 2, 3], live: live(id, synced) }));
     expect(step(view(balanced)).start).toEqual([]);
-    const skewed = [1, 2, 3].map((id) => ({ id, members: [1, 2, 3], live: live(1) }));
+    const skewed = [1, 2, 3].map((id) => ({ id, members: [1, 2, 3], live: live(1, synced) }));
     expect(step(view(skewed)).start.length).toBe(1);
     const pending: PendingOp[] = [{ copysetId: 9, kind: 'addPeer', peer: 4, issuedAt: 4900 }];
     expect(step(view([...skewed, { id: 9, members: [1, 2, 3], live: live(2) }], { pending })).start).toEqual([]);
+  });
+
+  it('never moves leadership to a chunkserver without a fresh heartbeat (killed a moment ago, still "up")', () => {
+    const skewed = [1, 2, 3].map((id) => ({ id, members: [1, 2, 3], live: live(1, synced) }));
+    const stale = nodes().map((n) => (n.id === 2 || n.id === 3 ? { ...n, fresh: false } : n));
+    expect(step(view(skewed, { nodes: stale })).start).toEqual([]);
+    const oneStale = nodes().map((n) => (n.id === 3 ? { ...n, fresh: false } : n));
+    expect(step(view(skewed, { nodes: oneStale })).start).toEqual([]);
+    const pending: PendingOp[] = [{ copysetId: 1, kind: 'transferLeader', peer: 3, issuedAt: 4900 }];
+    expect(step(view(skewed, { nodes: oneStale, pending })).finished).toEqual([{ op: pending[0], outcome: 'obsolete' }]);
+  });
+
+  it('moves leadership only to a member that has caught up with the leader', () => {
+    const lagging = [1, 2, 3].map((id) => ({ id, members: [1, 2, 3], live: live(1, { 1: 10, 2: 3, 3: 10 }) }));
+    const r = step(view(lagging));
+    expect(r.start.length).toBe(1);
+    expect(r.start[0]).toMatchObject({ kind: 'transferLeader', peer: 3 });
+    const allLagging = [1, 2, 3].map((id) => ({ id, members: [1, 2, 3], live: live(1, { 1: 10 }) }));
+    expect(step(view(allLagging)).start).toEqual([]);
   });
 });
