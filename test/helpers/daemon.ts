@@ -139,6 +139,7 @@ export function run(cmd: string, args: string[], opts: { timeoutMs?: number; env
       clearTimeout(t);
       resolve({ code, stdout, stderr });
     });
+    p.stdin.on('error', () => undefined); // a tool that exits without reading its input
     p.stdin.end(opts.input ?? '');
   });
 }

@@ -89,7 +89,8 @@ async function startTgt(dir: string): Promise<Tgt> {
   const adm = (...a: string[]) => runToolStatus('/usr/sbin/tgtadm', ['-C', ctl, '--lld', 'iscsi', ...a], 10_000);
   try {
     let ok = false;
-    for (let i = 0; i < 50 && !ok; i++) {
+    // tgtd can take seconds to come up on a loaded machine; stop waiting if it died.
+    for (let i = 0; i < 200 && !ok && proc.exitCode === null; i++) {
       await new Promise((r) => setTimeout(r, 100));
       ok = (await adm('--op', 'new', '--mode', 'target', '--tid', '1', '-T', TGT)).code === 0;
     }

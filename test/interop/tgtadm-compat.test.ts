@@ -77,7 +77,7 @@ beforeAll(async () => {
   const portal = await freePort();
   tgtd = spawn('tgtd', ['-f', '-C', String(controlPort), '--iscsi', `portal=127.0.0.1:${portal}`], { stdio: 'ignore' });
   // tgtd is ready when its control socket answers.
-  for (let i = 0; i < 50; i++) {
+  for (let i = 0; i < 200 && tgtd.exitCode === null; i++) {
     const r = await run('tgtadm', ['-C', String(controlPort), '--lld', 'iscsi', '--op', 'show', '--mode', 'sys'], { timeoutMs: 5000 });
     if (r.code === 0) break;
     await new Promise((r) => setTimeout(r, 100));
