@@ -5,7 +5,7 @@
  * allocations beyond the data buffer.
  */
 import { checkCondition, GOOD, type Ctx, type Reply } from '../command.js';
-import { decodeLbaRange, deviceOp, firstMismatch, isReply, maxTransferBlocks, readBlocks, validateRange, writeBlocks } from '../io.js';
+import { decodeLbaRange, deviceOp, type LbaRange, firstMismatch, isReply, maxTransferBlocks, readBlocks, validateRange, writeBlocks } from '../io.js';
 import { invalidFieldInCdb, LBA_OUT_OF_RANGE, miscompare, WRITE_PROTECTED } from '../sense.js';
 
 /** RDPROTECT/WRPROTECT/VRPROTECT (byte 1 bits 7..5) need protection information, which we do not format. */
@@ -13,13 +13,22 @@ function protectField(cdb: Buffer): Reply | undefined {
   return cdb.length > 6 && cdb[1]! & 0xe0 ? checkCondition(invalidFieldInCdb(1, 5)) : undefined;
 }
 
-export async function read(ctx: Ctx): Promise<Reply> {
+/** The checks READ, WRITE and ORWRITE start with, in this order: PROTECT field, LBA range, write protection. */
+function checkedRange(ctx: Ctx, writing: boolean): LbaRange | Reply {
   const { cdb, lu } = ctx;
   const bad = protectField(cdb);
   if (bad) return bad;
   const r = decodeLbaRange(cdb);
   const invalid = validateRange(lu, cdb, r);
   if (invalid) return invalid;
+  if (writing && lu.readOnly) return checkCondition(WRITE_PROTECTED);
+  return r;
+}
+
+export async function read(ctx: Ctx): Promise<Reply> {
+  const { lu } = ctx;
+  const r = checkedRange(ctx, false);
+  if ('status' in r) return r;
   if (r.blocks === 0) return GOOD;
   // Read no more than the initiator will take (residual overflow).
   const bs = lu.blockSize;
@@ -45,12 +54,8 @@ function receivedBlocks(ctx: Ctx, blocks: number): Buffer | undefined {
 
 export async function write(ctx: Ctx): Promise<Reply> {
   const { cdb, lu } = ctx;
-  const bad = protectField(cdb);
-  if (bad) return bad;
-  const r = decodeLbaRange(cdb);
-  const invalid = validateRange(lu, cdb, r);
-  if (invalid) return invalid;
-  if (lu.readOnly) return checkCondition(WRITE_PROTECTED);
+  const r = checkedRange(ctx, true);
+  if ('status' in r) return r;
   if (r.blocks === 0) return GOOD;
   const data = receivedBlocks(ctx, r.blocks);
   if (!data) return GOOD;
@@ -108,12 +113,8 @@ export async function verify(ctx: Ctx): Promise<Reply> {
 /** ORWRITE(16) (sbc4r15 5.8): read, OR the data-out in, write back, atomically. */
 export async function orWrite(ctx: Ctx): Promise<Reply> {
   const { cdb, lu } = ctx;
-  const bad = protectField(cdb);
-  if (bad) return bad;
-  const r = decodeLbaRange(cdb);
-  const invalid = validateRange(lu, cdb, r);
-  if (invalid) return invalid;
-  if (lu.readOnly) return checkCondition(WRITE_PROTECTED);
+  const r = checkedRange(ctx, true);
+  if ('status' in r) return r;
   const data = receivedBlocks(ctx, r.blocks);
   if (!data) return GOOD;
   const blocks = data.length / lu.blockSize;
