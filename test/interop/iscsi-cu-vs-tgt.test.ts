@@ -81,11 +81,30 @@ interface Tgt {
   stop(): Promise<void>;
 }
 
-/** tgtd in the foreground on its own control port, LUNs equivalent to ours (thin file LUNs). */
+/**
+ * tgtd on fresh ports; a second try with new ports when the first tgtd dies
+ * at start (its portal port, picked free a moment earlier, can be taken by
+ * another test running in parallel).
+ */
 async function startTgt(dir: string): Promise<Tgt> {
+  let last: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await startTgtOnce(dir);
+    } catch (err) {
+      last = err;
+    }
+  }
+  throw last;
+}
+
+/** tgtd in the foreground on its own control port, LUNs equivalent to ours (thin file LUNs). */
+async function startTgtOnce(dir: string): Promise<Tgt> {
   const port = await freePort();
   const ctl = String(1000 + Math.floor(Math.random() * 60000));
-  const proc = spawn('/usr/sbin/tgtd', ['-f', '-C', ctl, '--iscsi', `portal=127.0.0.1:${port}`], { stdio: 'ignore' });
+  const proc = spawn('/usr/sbin/tgtd', ['-f', '-C', ctl, '--iscsi', `portal=127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  proc.stderr!.on('data', (d) => (stderr += d));
   const adm = (...a: string[]) => runToolStatus('/usr/sbin/tgtadm', ['-C', ctl, '--lld', 'iscsi', ...a], 10_000);
   try {
     let ok = false;
@@ -94,7 +113,7 @@ async function startTgt(dir: string): Promise<Tgt> {
       await new Promise((r) => setTimeout(r, 100));
       ok = (await adm('--op', 'new', '--mode', 'target', '--tid', '1', '-T', TGT)).code === 0;
     }
-    if (!ok) throw new Error('tgtd did not come up');
+    if (!ok) throw new Error(`tgtd did not come up (exit ${proc.exitCode ?? proc.signalCode}): ${stderr.slice(-500)}`);
     // tgtadm takes LUN parameters only on update.
     const params = ['thin_provisioning=1', 'thin_provisioning=1,removable=1', 'thin_provisioning=1,readonly=1'];
     for (let n = 1; n <= 3; n++) {
