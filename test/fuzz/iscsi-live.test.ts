@@ -18,22 +18,13 @@ import { encodePduBuffer } from '../../targets/iscsi/framer.js';
 import { encodeText } from '../../targets/iscsi/text.js';
 import { run, startDaemon, tempDir, type DaemonHandle } from '../helpers/daemon.js';
 import { Cdb, RawInitiator } from '../helpers/iscsi-initiator.js';
+import { xorshift32 as rng } from '../helpers/rng.js';
 
 const FUZZED = 'iqn.2026-11.io.blockgate:fuzzed';
 const WITNESS = 'iqn.2026-11.io.blockgate:witness';
 const DURATION_MS = 12_000;
 const SEED = 0x5eed1234;
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 0x100000000;
-  };
-}
 
 function mutate(r: () => number, buf: Buffer): Buffer {
   const out = Buffer.from(buf);

@@ -10,17 +10,8 @@ import { encodePduBuffer, PduFramer } from '../../targets/iscsi/framer.js';
 import { LoginEngine } from '../../targets/iscsi/login/engine.js';
 import { isViolation, type Pdu } from '../../targets/iscsi/pdu-types.js';
 import { encodeText } from '../../targets/iscsi/text.js';
+import { xorshift32 as rng } from '../helpers/rng.js';
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 0x100000000;
-  };
-}
 
 const SEEDS = [
   encodePduBuffer({ opcode: Op.LOGIN_REQ, immediate: true, transit: true, cont: false, csg: 0, nsg: 1, versionMax: 0, versionMin: 0, isid: '400001370000', tsih: 0, itt: 0, cid: 0, cmdSN: 0, expStatSN: 0, data: encodeText([['InitiatorName', 'iqn.i'], ['TargetName', 'iqn.t'], ['AuthMethod', 'CHAP,None'], ['CHAP_A', '5,7']]) }),

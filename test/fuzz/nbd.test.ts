@@ -12,17 +12,7 @@ import { HandshakeEngine } from '../../targets/nbd/handshake.js';
 import { validateRequest } from '../../targets/nbd/validate.js';
 import { RawConn, clientFlags, infoData, metaData, option, request } from '../helpers/nbd-raw-client.js';
 import { startStandalone, type Standalone } from '../helpers/nbd-standalone.js';
-
-/** xorshift32: deterministic, seedable. */
-function rng(seed: number): () => number {
-  let x = seed || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x100000000;
-  };
-}
+import { xorshift32 as rng } from '../helpers/rng.js';
 
 function mutate(r: () => number, b: Buffer): Buffer {
   const out = Buffer.from(b);

@@ -3,19 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { OPCODES } from '../../../targets/scsi/opcodes.js';
 import { decodeSense } from '../../../targets/scsi/sense.js';
 import { exec, nexus, rig } from './harness.js';
+import { xorshift32 as prng } from '../../helpers/rng.js';
 
 const SAM_STATUS = new Set([0x00, 0x02, 0x04, 0x08, 0x18, 0x28, 0x30, 0x40]);
 
-/** xorshift32: deterministic, no Math.random (seeded per run). */
-function prng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 0x1_0000_0000;
-  };
-}
 
 describe('fuzz', () => {
   it('random CDBs never reject and always yield a SAM status', async () => {
