@@ -24,8 +24,6 @@ import { TargetLock } from '../worker/target-lock.js';
 
 export interface LoopHandle {
   port: MessagePort;
-  /** OS thread running the loop (for tests and `show`); undefined on the main thread. */
-  threadId?: number;
   terminate(): Promise<void>;
 }
 
@@ -79,10 +77,6 @@ export class TargetRuntime {
       else this.settle(m);
     });
     this.loop.port.on('close', () => this.failAll('target loop exited'));
-  }
-
-  get threadId(): number | undefined {
-    return this.loop.threadId;
   }
 
   /** Send a control request; resolves with the loop's reply data. */

@@ -27,7 +27,6 @@ export function workerSpawner(script: URL, logLevel: string, log: Logger): LoopS
     });
     return {
       port: port1,
-      threadId: worker.threadId,
       terminate: async () => {
         await worker.terminate();
       },

@@ -94,6 +94,7 @@ export class TargetLock {
  */
 export class LoopGate {
   private held = false;
+  private seenGeneration = 0;
   private readonly releaseBound = (): void => this.release();
 
   constructor(
@@ -101,16 +102,12 @@ export class LoopGate {
     private readonly onGenerationChange: () => void,
   ) {}
 
-  private seenGeneration = 0;
-
   enter(): void {
-    if (this.held || !this.lock) {
-      this.checkGeneration();
-      return;
+    if (this.lock && !this.held) {
+      this.lock.loopAcquire();
+      this.held = true;
+      setImmediate(this.releaseBound);
     }
-    this.lock.loopAcquire();
-    this.held = true;
-    setImmediate(this.releaseBound);
     this.checkGeneration();
   }
 
