@@ -101,7 +101,8 @@ async function startTgt(dir: string): Promise<Tgt> {
 /** tgtd in the foreground on its own control port, LUNs equivalent to ours (thin file LUNs). */
 async function startTgtOnce(dir: string): Promise<Tgt> {
   const port = await freePort();
-  const ctl = String(1000 + Math.floor(Math.random() * 60000));
+  // tgtd accepts control ports up to 32767; 10000+ keeps clear of tgtadm-compat's 1000..8999.
+  const ctl = String(10_000 + Math.floor(Math.random() * 22_000));
   const proc = spawn('/usr/sbin/tgtd', ['-f', '-C', ctl, '--iscsi', `portal=127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   proc.stderr!.on('data', (d) => (stderr += d));
