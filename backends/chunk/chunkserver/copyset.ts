@@ -41,6 +41,7 @@ import { bootstrapLog, MemoryStorage, mulberry32, RaftNode, type Entry, type Har
 import type { ChunkStore } from './chunk-store.js';
 import { decodeCommand, decodeListing, encodeCommand, encodeListing, type CopysetCommand } from './codec.js';
 import { PendingProposals, PendingReads } from './pending.js';
+import { isCloseFollower, learnerToPromote } from './promotion.js';
 import { fetchSnapshotFiles } from './snapshot-transfer.js';
 import type { PeerTransport } from './transport.js';
 
@@ -188,8 +189,7 @@ export class Copyset {
 
   /** A transfer refuses writes (OVERLOAD) until the transferee has the whole log: start it only towards a close follower (the MDS repeats the op). */
   private nearlyCaughtUp(id: number): boolean {
-    const { progress, lastIndex } = this.node.status();
-    return progress.get(id)?.state === 'replicate' && progress.get(id)!.match + (this.o.promoteLag ?? 64) >= lastIndex;
+    return isCloseFollower(this.node.status(), id, this.o.promoteLag ?? 64);
   }
 
   report(): CopysetReport {
@@ -261,15 +261,10 @@ export class Copyset {
 
   private promoteLearners(): void {
     if (this.role !== 'leader') return;
-    const s = this.node.status();
-    for (const id of s.conf.learners) {
-      const pr = s.progress.get(id);
-      if (pr && pr.match + (this.o.promoteLag ?? 64) >= s.lastIndex) {
-        const res = this.node.proposeConfChange({ op: 'addVoter', nodeId: id });
-        this.log?.info({ peer: id, ok: res.ok }, 'promote learner to voter');
-        return;
-      }
-    }
+    const id = learnerToPromote(this.node.status(), this.o.promoteLag ?? 64);
+    if (id === undefined) return;
+    const res = this.node.proposeConfChange({ op: 'addVoter', nodeId: id });
+    this.log?.info({ peer: id, ok: res.ok }, 'promote learner to voter');
   }
 
   // ------------------------------------------------------------ the Ready loop

@@ -90,13 +90,29 @@ export function handleAppendResp(r: RaftNode, m: AppendEntriesResp): void {
   }
   if (!pr.maybeUpdate(m.index)) return;
   if (pr.state === 'probe') pr.becomeReplicate();
-  else if (pr.state === 'snapshot' && pr.match + 1 >= r.log.firstIndex()) {
-    pr.becomeProbe();
-    pr.becomeReplicate();
-  } else if (pr.state === 'replicate') pr.inflights.freeLE(m.index);
+  else if (pr.state === 'snapshot') endSnapshot(r, pr);
+  else if (pr.state === 'replicate') pr.inflights.freeLE(m.index);
   r.maybeCommit();
   r.dirty.add(m.from);
   if (m.from === r.leadTransferee && pr.match === r.log.lastIndex()) sendTimeoutNow(r, m.from);
+}
+
+/**
+ * A follower in `snapshot` acknowledged an index. If our log still holds
+ * what follows it, replicate from there. If we compacted past it while the
+ * follower's host was fetching the snapshot (a long transfer under steady
+ * writes), the pending snapshot is nevertheless done: probe again, which
+ * sends our newer snapshot now. Staying in `snapshot` would send the
+ * follower nothing until snapshotTimeoutTicks, the only other way out
+ * (hosts whose followers pull the files never call reportSnapshot(ok)).
+ */
+function endSnapshot(r: RaftNode, pr: Progress): void {
+  if (pr.match + 1 >= r.log.firstIndex()) {
+    pr.becomeProbe();
+    pr.becomeReplicate();
+  } else if (pr.match >= pr.pendingSnapshot) {
+    pr.becomeProbe();
+  }
 }
 
 export function handleHeartbeatResp(r: RaftNode, m: HeartbeatResp): void {
