@@ -48,8 +48,6 @@ export interface NegotiatedFeatures {
   /** Structured replies or extended headers: reply chunks are allowed. */
   replyChunks: boolean;
   extendedHeaders: boolean;
-  /** At least one metadata context selected for this export. */
-  metaContexts: boolean;
 }
 
 /**
@@ -65,7 +63,10 @@ export function transmissionFlags(e: NbdExportEntry, n: NegotiatedFeatures): num
     if (e.thinProvisioning && e.info.canDiscard) f |= NBD_FLAG_SEND_TRIM;
   }
   if (n.replyChunks) f |= NBD_FLAG_SEND_DF;
-  if (n.extendedHeaders && n.metaContexts) f |= NBD_FLAG_BLOCK_STATUS_PAYLOAD;
+  // Every export offers base:allocation, so a payload naming contexts is
+  // always meaningful once extended headers carry it (BLOCK_STATUS without
+  // a selected context still fails with EINVAL in validate.ts).
+  if (n.extendedHeaders) f |= NBD_FLAG_BLOCK_STATUS_PAYLOAD;
   return f;
 }
 

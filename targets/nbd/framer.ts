@@ -77,9 +77,16 @@ export class RequestFramer {
     return { kind: 'request', req: { header: p.header, payload: this.take(p.need), payloadDiscarded: false } };
   }
 
-  /** How many payload bytes follow the header (proto.md "Request message"; ext-header NBD_CMD_FLAG_PAYLOAD_LEN). */
+  /**
+   * How many payload bytes follow the header (proto.md "Request message";
+   * ext-header NBD_CMD_FLAG_PAYLOAD_LEN). A WRITE always carries its length
+   * in data, flag or not: a client that leaves the flag off still sends the
+   * bytes (libnbd does with strict mode off), and reading them keeps the
+   * stream in step so the request can fail with EINVAL instead of the
+   * connection dying on "bad magic".
+   */
   private payloadPlan(h: RequestHeader): { need: number; discard: boolean } | { violation: string } {
-    const hasPayload = this.limits.extended ? (h.flags & NBD_CMD_FLAG_PAYLOAD_LEN) !== 0 : h.type === NBD_CMD_WRITE;
+    const hasPayload = h.type === NBD_CMD_WRITE || (this.limits.extended && (h.flags & NBD_CMD_FLAG_PAYLOAD_LEN) !== 0);
     if (!hasPayload) return { need: 0, discard: false };
     if (h.length <= BigInt(this.limits.maxPayloadBytes)) return { need: Number(h.length), discard: false };
     // Extended: SHOULD hard-disconnect on a payload beyond the maximum.

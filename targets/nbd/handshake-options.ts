@@ -173,7 +173,6 @@ function handOffState(ctx: HandshakeContext, entry: NbdExportEntry, requestedNam
     transmissionFlags: transmissionFlags(entry, {
       replyChunks: replyMode !== 'simple',
       extendedHeaders: ctx.extended,
-      metaContexts: ids.length > 0,
     }),
     sizeBytes: entry.info.sizeBytes,
     blockSizes: blockSizes(entry.info),

@@ -9,9 +9,9 @@ export interface ToolResult {
 /** libnbd's Python module lives under /usr/lib/python3; make nbdsh find the system python. */
 export const toolEnv = { ...process.env, PATH: `/usr/bin:${process.env.PATH ?? ''}`, LIBNBD_DEBUG: '0' };
 
-export function runTool(cmd: string, args: string[], timeoutMs = 60_000, input?: string): Promise<ToolResult> {
+export function runTool(cmd: string, args: string[], timeoutMs = 60_000, input?: string, env: NodeJS.ProcessEnv = toolEnv): Promise<ToolResult> {
   return new Promise((resolve, reject) => {
-    const child = execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, env: toolEnv }, (err, stdout, stderr) => {
+    const child = execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, env }, (err, stdout, stderr) => {
       if (err) reject(new Error(`${cmd} ${args.join(' ')} failed: ${err.message}\n${stderr}\n${stdout}`));
       else resolve({ stdout: String(stdout), stderr: String(stderr) });
     });

@@ -164,8 +164,9 @@ describe('NBD transmission', () => {
     const [rd] = await c.replyAll();
     expect(rd).toMatchObject({ magic: 'extended', type: C.NBD_REPLY_TYPE_OFFSET_DATA, offset: BigInt(8 * MiB) });
     expect(rd!.payload.subarray(8).equals(data)).toBe(true);
-    c.write(request(true, C.NBD_CMD_WRITE, 0, 3n, 0n, 4096n));
-    expect((await c.replyAll())[0]).toMatchObject({ type: C.NBD_REPLY_TYPE_ERROR });
+    // WRITE without PAYLOAD_LEN: its data is still consumed, the request fails.
+    c.write(request(true, C.NBD_CMD_WRITE, 0, 3n, 0n, 4096n, data));
+    expect((await c.replyAll())[0]).toMatchObject({ type: C.NBD_REPLY_TYPE_ERROR, cookie: 3n });
     c.write(request(true, C.NBD_CMD_BLOCK_STATUS, 0, 4n, BigInt(8 * MiB), BigInt(8 * MiB)));
     const [bx] = await c.replyAll();
     expect(bx!.type).toBe(C.NBD_REPLY_TYPE_BLOCK_STATUS_EXT);

@@ -2,8 +2,8 @@
  * nbdsh (libnbd 1.14 Python bindings) scripts: structured replies on and
  * off, server-side error checking with libnbd's strict mode off, block
  * status, multi-conn. libnbd 1.14 predates extended headers
- * (set_request_extended_headers arrived in libnbd 1.20); those are covered
- * by test/integration/nbd-transmission.test.ts with a hand-written client.
+ * (set_request_extended_headers arrived in libnbd 1.20); those are driven
+ * from a current libnbd in nbd-extended-headers.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStandalone, type Standalone } from '../helpers/nbd-standalone.js';

@@ -139,10 +139,14 @@ describe('NBD request validation', () => {
       serial: 'x',
     };
     const e: NbdExportEntry = { name: 'x', tid: 1, lun: 0, info, readOnly: false, thinProvisioning: true, tls: 'off' };
-    const f = transmissionFlags(e, { replyChunks: false, extendedHeaders: false, metaContexts: false });
+    const f = transmissionFlags(e, { replyChunks: false, extendedHeaders: false });
     expect(f & C.NBD_FLAG_SEND_TRIM).toBe(0); // the device cannot discard
     expect(f & C.NBD_FLAG_SEND_DF).toBe(0);
     expect(f & C.NBD_FLAG_CAN_MULTI_CONN).toBeTruthy();
+    expect(f & C.NBD_FLAG_BLOCK_STATUS_PAYLOAD).toBe(0);
+    const x = transmissionFlags(e, { replyChunks: true, extendedHeaders: true });
+    expect(x & C.NBD_FLAG_BLOCK_STATUS_PAYLOAD).toBeTruthy();
+    expect(x & C.NBD_FLAG_SEND_DF).toBeTruthy();
     expect(blockSizes(info)).toEqual({ minBlockBytes: 4096, preferredBlockBytes: 4096, maxPayloadBytes: 32 << 20 });
   });
 });

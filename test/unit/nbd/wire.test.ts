@@ -169,6 +169,14 @@ describe('NBD request framer', () => {
     expect(f.next()).toMatchObject({ kind: 'violation' });
   });
 
+  it('extended: a WRITE without PAYLOAD_LEN still has its data read, so the stream stays in step', () => {
+    const f = new RequestFramer({ ...limits, extended: true });
+    f.push(request(true, C.NBD_CMD_WRITE, 0, 1n, 0n, 4n, Buffer.from('wxyz')));
+    f.push(request(true, C.NBD_CMD_READ, 0, 2n, 0n, 512n));
+    expect(f.next()).toMatchObject({ kind: 'request', req: { header: { cookie: 1n }, payload: Buffer.from('wxyz') } });
+    expect(f.next()).toMatchObject({ kind: 'request', req: { header: { cookie: 2n }, payload: undefined } });
+  });
+
   it('bad magic is a violation', () => {
     const f = new RequestFramer(limits);
     f.push(Buffer.alloc(28, 0x55));
