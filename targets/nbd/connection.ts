@@ -32,6 +32,9 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   discardLimitBytes: 64 * 1024 * 1024,
 };
 
+/** Corked reply bytes that are flushed without waiting for the check phase. */
+const FLUSH_AT_BYTES = 128 * 1024;
+
 export class NbdConnection {
   private readonly framer: RequestFramer;
   private readonly tctx: TransmissionContext;
@@ -46,6 +49,12 @@ export class NbdConnection {
   private shuttingDown = false;
   private closed = false;
   private readonly onDataBound = (b: Buffer): void => this.onData(b);
+  /** Each cork() is paired with one uncork(): the early flush or the pending immediate, whichever runs first. */
+  private readonly uncorkBound = (): void => {
+    if (!this.corked) return;
+    this.corked = false;
+    this.stream.uncork();
+  };
 
   constructor(
     private readonly stream: Duplex,
@@ -177,18 +186,22 @@ export class NbdConnection {
     });
   }
 
-  /** Write reply buffers; replies finishing in the same tick go out in one corked batch. */
+  /**
+   * Write reply buffers corked until the loop's check phase: every reply
+   * finishing in one poll phase (the backend's completions arrive as one
+   * batch of callbacks) goes out in one writev. Uncorking on nextTick
+   * instead flushed after each completion, one syscall per reply. Large
+   * replies flush at once: batching them saves nothing and holds the data.
+   */
   private write(bufs: Buffer[]): void {
     if (this.closed || this.stream.destroyed) return;
     if (!this.corked) {
       this.corked = true;
       this.stream.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.stream.uncork();
-      });
+      setImmediate(this.uncorkBound);
     }
     for (const b of bufs) if (!this.stream.write(b)) this.writeBlocked = true;
+    if (this.stream.writableLength >= FLUSH_AT_BYTES) this.uncorkBound();
   }
 
   private beginDrain(): void {
