@@ -135,7 +135,8 @@ function drain(d: Daemon): void {
 
 async function freeControlPort(): Promise<number> {
   for (;;) {
-    const n = 1000 + Math.floor(Math.random() * 50_000);
+    // tgtd and tgtadm accept control ports 0..32767.
+    const n = 1000 + Math.floor(Math.random() * 31_000);
     if (!fs.existsSync(`/var/run/tgtd/socket.${n}`)) return n;
   }
 }
