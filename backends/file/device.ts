@@ -5,8 +5,10 @@
  * FUA writes use a second descriptor opened with O_DSYNC, so a FUA write is
  * durable when it completes without flushing unrelated dirty data. Discard
  * punches holes (fallocate PUNCH_HOLE|KEEP_SIZE); allocation status comes
- * from lseek(SEEK_DATA/SEEK_HOLE). All I/O runs on the libuv threadpool,
- * whose size the daemon sets from the number of LUNs.
+ * from lseek(SEEK_DATA/SEEK_HOLE). I/O runs on the libuv threadpool, whose
+ * size the daemon sets from the number of LUNs, except small reads that hit
+ * the page cache (nowait-read.ts) and small non-FUA writes (inline-write.ts),
+ * which are done on the target's loop.
  */
 import fs from 'node:fs';
 import {
@@ -29,6 +31,7 @@ import {
   seekEnd,
 } from '../../src/util/libc.js';
 import { fdatasync, fstat, ftruncate, readFull, writeFull, closeFd } from './fd-io.js';
+import { InlineWriter } from './inline-write.js';
 import { readNowait } from './nowait-read.js';
 import { WriteCoalescer } from './write-batch.js';
 
@@ -49,6 +52,9 @@ const ZERO_CHUNK_BYTES = 1024 * 1024;
  */
 export const INLINE_READ_MAX_BYTES = envBytes('BLOCKGATE_FILE_INLINE_READ_MAX_BYTES', 32 * 1024);
 
+/** Non-FUA writes up to this size are written inline (inline-write.ts); `0` turns it off. */
+export const INLINE_WRITE_MAX_BYTES = envBytes('BLOCKGATE_FILE_INLINE_WRITE_MAX_BYTES', 32 * 1024);
+
 /** Adjacent writes of one tick become one pwritev (write-batch.ts); `0` turns it off. */
 const COALESCE_WRITES = envBytes('BLOCKGATE_FILE_COALESCE_WRITES', 1) !== 0;
 
@@ -64,6 +70,7 @@ export class FileDevice implements BlockDevice {
   private zeroRangeSupported = true;
   private zeroChunk: Buffer | undefined;
   private readonly writes = new WriteCoalescer(COALESCE_WRITES);
+  private readonly inlineWrites = new InlineWriter(INLINE_WRITE_MAX_BYTES);
 
   private constructor(
     private readonly fd: number,
@@ -124,6 +131,9 @@ export class FileDevice implements BlockDevice {
   async write(offsetBytes: number, data: Buffer, opts?: WriteOptions): Promise<void> {
     this.check(offsetBytes, data.length, true);
     try {
+      // Concurrent writes carry no order (SCSI SIMPLE tasks, NBD requests in
+      // flight), so one written inline may overtake writes still queued.
+      if (!opts?.fua && this.inlineWrites.tryWrite(this.fd, data, offsetBytes)) return;
       await this.writes.write(opts?.fua ? this.fuaFd : this.fd, data, offsetBytes);
     } catch (err) {
       throw toBlockError(err);

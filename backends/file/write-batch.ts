@@ -44,7 +44,7 @@ export class WriteCoalescer {
   /** Write all of `data` at `offset`; resolves when it is in the file (page cache or, for an O_DSYNC fd, stable). */
   write(fd: number, data: Buffer, offset: number): Promise<void> {
     if (!this.enabled || data.length > COALESCE_MAX_WRITE_BYTES) {
-      if (this.runs.length) this.flush(); // keep submission order with writes already held
+      this.submitHeld();
       return writeFull(fd, data, offset);
     }
     return new Promise((resolve, reject) => {
@@ -62,6 +62,11 @@ export class WriteCoalescer {
         queueMicrotask(this.flushBound);
       }
     });
+  }
+
+  /** Send the writes held so far now, so a write that bypasses the batch is not overtaken by them. */
+  submitHeld(): void {
+    if (this.runs.length) this.flush();
   }
 
   private flush(): void {

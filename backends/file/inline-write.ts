@@ -1,0 +1,51 @@
+/**
+ * Small buffered writes straight into the page cache with a synchronous
+ * pwrite(2) on the target's loop, as the inline reads do (nowait-read.ts).
+ *
+ * Why: a 4 KiB write into the page cache is a copy of a few microseconds,
+ * while a threadpool request costs the loop a mutex, a futex wake and an
+ * eventfd round trip, and the reply waits for another thread to be
+ * scheduled (bench/README.md, "inline small writes"). ext4 refuses
+ * pwritev2(RWF_NOWAIT) on buffered files, so unlike reads there is no
+ * "would block" answer to ask for.
+ *
+ * The risk is a write that does block: writeback throttling
+ * (balance_dirty_pages) or a page fault on a cold page. Such a stall holds
+ * only this target's loop (one target per worker), and the first write
+ * that takes longer than SLOW_WRITE_MS turns inline writes off for
+ * BACKOFF_MS, so the threadpool absorbs a throttled period. FUA writes
+ * (the O_DSYNC descriptor) never come here: they wait for the disk.
+ */
+import fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
+
+export const SLOW_WRITE_MS = 1;
+export const BACKOFF_MS = 1000;
+
+export class InlineWriter {
+  private offUntil = 0;
+  /** How often a slow write turned inline writes off (tests and logs). */
+  backoffs = 0;
+
+  constructor(
+    private readonly maxBytes: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** True when `data` is in the page cache at `offset`; false: use the threadpool. Throws on I/O errors. */
+  tryWrite(fd: number, data: Buffer, offset: number): boolean {
+    if (data.length > this.maxBytes) return false;
+    const t0 = this.now();
+    if (t0 < this.offUntil) return false;
+    let done = 0;
+    while (done < data.length) {
+      done += fs.writeSync(fd, data, done, data.length - done, offset + done);
+    }
+    const t1 = this.now();
+    if (t1 - t0 > SLOW_WRITE_MS) {
+      this.offUntil = t1 + BACKOFF_MS;
+      this.backoffs++;
+    }
+    return true;
+  }
+}
