@@ -46,8 +46,8 @@ export class FaultDevice implements BlockDevice {
     return this.inner.info;
   }
 
-  read(offsetBytes: number, lengthBytes: number): Promise<Buffer> {
-    return this.run('read', () => this.inner.read(offsetBytes, lengthBytes));
+  read(offsetBytes: number, lengthBytes: number, into?: Buffer): Promise<Buffer> {
+    return this.run('read', () => this.inner.read(offsetBytes, lengthBytes, into));
   }
 
   write(offsetBytes: number, data: Buffer, opts?: WriteOptions): Promise<void> {

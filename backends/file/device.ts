@@ -113,9 +113,9 @@ export class FileDevice implements BlockDevice {
     }
   }
 
-  async read(offsetBytes: number, lengthBytes: number): Promise<Buffer> {
+  async read(offsetBytes: number, lengthBytes: number, into?: Buffer): Promise<Buffer> {
     this.check(offsetBytes, lengthBytes, false);
-    const buf = Buffer.allocUnsafe(lengthBytes);
+    const buf = into && into.length >= lengthBytes ? into.subarray(0, lengthBytes) : Buffer.allocUnsafe(lengthBytes);
     let done = lengthBytes <= INLINE_READ_MAX_BYTES ? readNowait(this.fd, buf, offsetBytes) : -1;
     if (done === 0) return buf.fill(0); // at or past end of file: a sparse tail
     if (done === lengthBytes) return buf;

@@ -8,8 +8,12 @@
  * `BlockError` whose kind the protocol maps to its own error (SCSI sense,
  * NBD errno). Backends never build sense data.
  *
- * Buffer ownership: `read` returns a Buffer the caller owns. `write` borrows
- * `data` until its promise settles; the caller must not reuse it before then.
+ * Buffer ownership: `read` returns a Buffer the caller owns. A caller may
+ * offer `into` (at least `lengthBytes` long, e.g. from a pool): the device
+ * may read into it and return `into.subarray(0, lengthBytes)`, or ignore it
+ * and return a buffer of its own, so callers always use what is returned.
+ * `write` borrows `data` until its promise settles; the caller must not
+ * reuse it before then.
  */
 
 export type BlockErrorKind =
@@ -111,7 +115,7 @@ export interface Extent {
 export interface BlockDevice {
   readonly info: BlockDeviceInfo;
   /** Preconditions for every I/O: offset/length are block-aligned and in range. */
-  read(offsetBytes: number, lengthBytes: number): Promise<Buffer>;
+  read(offsetBytes: number, lengthBytes: number, into?: Buffer): Promise<Buffer>;
   write(offsetBytes: number, data: Buffer, opts?: WriteOptions): Promise<void>;
   /** Make every completed write durable (fdatasync). */
   flush(): Promise<void>;

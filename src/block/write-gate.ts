@@ -91,8 +91,8 @@ export class GatedDevice implements BlockDevice {
     return this.inner.info;
   }
 
-  read(offsetBytes: number, lengthBytes: number): Promise<Buffer> {
-    return this.inner.read(offsetBytes, lengthBytes);
+  read(offsetBytes: number, lengthBytes: number, into?: Buffer): Promise<Buffer> {
+    return this.inner.read(offsetBytes, lengthBytes, into);
   }
 
   write(offsetBytes: number, data: Buffer, opts?: WriteOptions): Promise<void> {

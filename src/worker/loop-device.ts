@@ -39,9 +39,9 @@ export class LoopDevice implements BlockDevice {
     return this.inflightCount;
   }
 
-  read(offsetBytes: number, lengthBytes: number): Promise<Buffer> {
+  read(offsetBytes: number, lengthBytes: number, into?: Buffer): Promise<Buffer> {
     this.inflightCount++;
-    return this.inner.read(offsetBytes, lengthBytes).then(this.onDone, this.onFail);
+    return this.inner.read(offsetBytes, lengthBytes, into).then(this.onDone, this.onFail);
   }
   write(offsetBytes: number, data: Buffer, opts?: WriteOptions): Promise<void> {
     this.inflightCount++;

@@ -5,6 +5,7 @@
  * before the device completed, so a simple READ reply never needs the
  * "error after header" hard disconnect.
  */
+import type { BufferPool } from '../../src/block/buffer-pool.js';
 import { BlockError, toBlockError, type BlockDevice, type Extent } from '../../src/block/device.js';
 import {
   NBD_CMD_BLOCK_STATUS,
@@ -45,12 +46,21 @@ const MAX_DESCRIPTORS = 1 << 20;
 export interface ExecContext {
   device: BlockDevice;
   minBlockBytes: number;
+  /** Large reads borrow their buffer from here (the connection gives it back once written). */
+  pool?: BufferPool;
+}
+
+export interface ExecResult {
+  reply: Buffer[];
+  ok: boolean;
+  /** The pooled buffer the reply's data points into: give it back once the reply is written. */
+  lease?: Buffer;
 }
 
 type Exec = (x: ExecContext, req: ValidRequest, payload: Buffer | undefined, r: ReplyTo) => Promise<Buffer[]>;
 
 const EXECUTORS: Record<number, Exec> = {
-  [NBD_CMD_READ]: execRead,
+  [NBD_CMD_READ]: (x, req, _p, r) => execRead(x, req, r, undefined),
   [NBD_CMD_WRITE]: async (x, req, payload, r) => {
     if (req.lengthBytes > 0) await x.device.write(req.offsetBytes, payload!, { fua: fua(req) });
     return buildDone(r);
@@ -68,8 +78,10 @@ const EXECUTORS: Record<number, Exec> = {
 const fua = (req: ValidRequest): boolean => (req.flags & NBD_CMD_FLAG_FUA) !== 0;
 
 /** Run one validated request; never rejects (errors become error replies). */
-export async function execute(x: ExecContext, req: ValidRequest, payload: Buffer | undefined, r: ReplyTo): Promise<{ reply: Buffer[]; ok: boolean }> {
+export async function execute(x: ExecContext, req: ValidRequest, payload: Buffer | undefined, r: ReplyTo): Promise<ExecResult> {
   try {
+    const into = req.type === NBD_CMD_READ ? x.pool?.take(req.lengthBytes) : undefined;
+    if (into) return { reply: await execRead(x, req, r, into), ok: true, lease: into };
     return { reply: await EXECUTORS[req.type]!(x, req, payload, r), ok: true };
   } catch (err) {
     const e = toBlockError(err);
@@ -104,11 +116,15 @@ async function execWriteZeroes(x: ExecContext, req: ValidRequest, _p: Buffer | u
   return buildDone(r);
 }
 
-/** Simple replies: one read. Reply chunks: zero runs become OFFSET_HOLE chunks unless DF. */
-async function execRead(x: ExecContext, req: ValidRequest, _p: Buffer | undefined, r: ReplyTo): Promise<Buffer[]> {
+/**
+ * Simple replies: one read. Reply chunks: zero runs become OFFSET_HOLE
+ * chunks unless DF. `into` (pooled) is offered to the device; the reply
+ * may point into it.
+ */
+async function execRead(x: ExecContext, req: ValidRequest, r: ReplyTo, into: Buffer | undefined): Promise<Buffer[]> {
   const { offsetBytes: off, lengthBytes: len } = req;
   if (len === 0) return r.mode === 'simple' ? buildDone(r) : buildNone(r);
-  const data = await x.device.read(off, len);
+  const data = await x.device.read(off, len, into);
   const sparse = r.mode !== 'simple' && !(req.flags & NBD_CMD_FLAG_DF) && len >= SPARSE_READ_MIN_BYTES;
   if (!sparse) return buildReadData(r, off, data, true);
   const runs = zeroRuns(data, Math.max(ZERO_GRANULE_BYTES, x.minBlockBytes));

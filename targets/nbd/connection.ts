@@ -11,6 +11,7 @@
  */
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import { BufferPool } from '../../src/block/buffer-pool.js';
 import type { LunHandle } from '../../src/worker/contract.js';
 import { NBD_CMD_DISC, NBD_CMD_NAMES, NBD_CMD_READ, NBD_ESHUTDOWN } from './constants.js';
 import { execute, statsOf, type ExecContext } from './commands.js';
@@ -49,6 +50,13 @@ export class NbdConnection {
   private shuttingDown = false;
   private closed = false;
   private readonly onDataBound = (b: Buffer): void => this.onData(b);
+  /** Read buffers lent to replies, in write order; each returns to the pool when its last write completes. */
+  private readonly pool = new BufferPool();
+  private readonly leases: Buffer[] = [];
+  private readonly returnLeaseBound = (): void => {
+    const b = this.leases.shift();
+    if (b) this.pool.give(b);
+  };
   /** Each cork() is paired with one uncork(): the early flush or the pending immediate, whichever runs first. */
   private readonly uncorkBound = (): void => {
     if (!this.corked) return;
@@ -73,7 +81,7 @@ export class NbdConnection {
       replyMode: state.replyMode,
       metaContextIds: state.metaContextIds,
     };
-    this.xctx = { device: lun.device, minBlockBytes: s.minBlockBytes };
+    this.xctx = { device: lun.device, minBlockBytes: s.minBlockBytes, pool: this.pool };
     this.framer = new RequestFramer({
       extended: state.replyMode === 'extended',
       maxPayloadBytes: s.maxPayloadBytes,
@@ -174,13 +182,13 @@ export class NbdConnection {
     this.inflightCount++;
     this.lun.stats.inflight(1);
     const t0 = process.hrtime.bigint();
-    void execute(this.xctx, v.req, fr.payload, r).then(({ reply, ok }) => {
+    void execute(this.xctx, v.req, fr.payload, r).then(({ reply, ok, lease }) => {
       this.lun.stats.inflight(-1);
       this.lun.stats.record(op, bytes, Number(process.hrtime.bigint() - t0), ok);
       if (!ok) this.log.debug({ op: NBD_CMD_NAMES[h.type] }, 'nbd request failed');
       this.inflightBytes -= cost;
       this.inflightCount--;
-      this.write(reply);
+      this.write(reply, lease);
       this.updateFlow();
       this.maybeEnd();
     });
@@ -193,14 +201,19 @@ export class NbdConnection {
    * instead flushed after each completion, one syscall per reply. Large
    * replies flush at once: batching them saves nothing and holds the data.
    */
-  private write(bufs: Buffer[]): void {
+  private write(bufs: Buffer[], lease?: Buffer): void {
     if (this.closed || this.stream.destroyed) return;
     if (!this.corked) {
       this.corked = true;
       this.stream.cork();
       setImmediate(this.uncorkBound);
     }
-    for (const b of bufs) if (!this.stream.write(b)) this.writeBlocked = true;
+    const last = bufs.length - 1;
+    if (last < 0) return;
+    for (let i = 0; i < last; i++) if (!this.stream.write(bufs[i]!)) this.writeBlocked = true;
+    // Write callbacks run in write order, so the lease queue pops in step.
+    if (lease) this.leases.push(lease);
+    if (!this.stream.write(bufs[last]!, lease ? this.returnLeaseBound : undefined)) this.writeBlocked = true;
     if (this.stream.writableLength >= FLUSH_AT_BYTES) this.uncorkBound();
   }
 
