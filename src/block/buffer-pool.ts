@@ -15,19 +15,25 @@ export interface BufferPoolLimits {
   maxBytes: number;
   /** Free buffers kept per size; more given back are dropped to the GC. */
   perSize: number;
+  /** Free bytes kept over all sizes (a client mixing many sizes cannot grow the pool past this). */
+  maxHeldBytes: number;
 }
 
-export const DEFAULT_POOL_LIMITS: BufferPoolLimits = { minBytes: 64 * 1024, maxBytes: 4 * 1024 * 1024, perSize: 32 };
+export const DEFAULT_POOL_LIMITS: BufferPoolLimits = { minBytes: 64 * 1024, maxBytes: 4 * 1024 * 1024, perSize: 32, maxHeldBytes: 16 * 1024 * 1024 };
 
 export class BufferPool {
   private readonly free = new Map<number, Buffer[]>();
+  private heldBytes = 0;
 
   constructor(private readonly limits: BufferPoolLimits = DEFAULT_POOL_LIMITS) {}
 
   /** A buffer of exactly `bytes` for the caller to own, or undefined outside the pooled sizes. */
   take(bytes: number): Buffer | undefined {
     if (bytes < this.limits.minBytes || bytes > this.limits.maxBytes) return undefined;
-    return this.free.get(bytes)?.pop() ?? Buffer.allocUnsafeSlow(bytes);
+    const reused = this.free.get(bytes)?.pop();
+    if (!reused) return Buffer.allocUnsafeSlow(bytes);
+    this.heldBytes -= bytes;
+    return reused;
   }
 
   give(buf: Buffer): void {
@@ -35,7 +41,9 @@ export class BufferPool {
     if (n < this.limits.minBytes || n > this.limits.maxBytes || buf.byteOffset !== 0 || buf.buffer.byteLength !== n) return;
     let list = this.free.get(n);
     if (!list) this.free.set(n, (list = []));
-    if (list.length < this.limits.perSize) list.push(buf);
+    if (list.length >= this.limits.perSize || this.heldBytes + n > this.limits.maxHeldBytes) return;
+    list.push(buf);
+    this.heldBytes += n;
   }
 
   /** Free buffers held, for tests. */
