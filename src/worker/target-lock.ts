@@ -10,6 +10,14 @@
  * changes what the lock protects — see docs/architecture.md — and releases
  * it before awaiting anything from the loop, so the two can never deadlock.
  *
+ * Fairness: a busy loop releases the lock only between two turns and takes
+ * it again microseconds later, long before the management plane's
+ * waitAsync has woken on the main thread; left alone, an admin command on
+ * a saturated target would wait for a gap in its I/O. So the management
+ * plane announces itself in word 2 (the count of waiters), and a loop
+ * entering a turn while it is set waits (at most MAX_YIELD_MS per turn)
+ * until the management plane has had the lock.
+ *
  * Word 1 is the control generation: bumped by the management plane (under
  * the lock) each time it posts a control message. On entry the loop drains
  * pending control messages synchronously when the generation moved, so a
@@ -22,7 +30,10 @@ const MGMT = 2;
 
 export const LOCK_WORD = 0;
 export const GENERATION_WORD = 1;
+export const MGMT_WAITING_WORD = 2;
 export const TARGET_CONTROL_WORDS = 4;
+/** How long one loop turn gives way to a waiting management plane (it then goes on regardless). */
+export const MAX_YIELD_MS = 50;
 
 export class TargetLock {
   private readonly words: Int32Array;
@@ -35,10 +46,22 @@ export class TargetLock {
     return new TargetLock(new SharedArrayBuffer(TARGET_CONTROL_WORDS * 4));
   }
 
-  /** Loop side: may block the loop's own thread briefly while the management plane holds it. */
+  /**
+   * Loop side: may block the loop's own thread briefly while the management
+   * plane holds the lock or is about to take it.
+   */
   loopAcquire(): void {
-    while (Atomics.compareExchange(this.words, LOCK_WORD, FREE, LOOP) !== FREE) {
-      Atomics.wait(this.words, LOCK_WORD, MGMT, 50);
+    let yielded = 0;
+    for (;;) {
+      const giveWay = yielded < MAX_YIELD_MS && Atomics.load(this.words, MGMT_WAITING_WORD) > 0;
+      if (!giveWay && Atomics.compareExchange(this.words, LOCK_WORD, FREE, LOOP) === FREE) return;
+      if (giveWay && Atomics.load(this.words, LOCK_WORD) === FREE) {
+        // The management plane takes the lock without notifying: poll each ms.
+        Atomics.wait(this.words, LOCK_WORD, FREE, 1);
+        yielded++;
+      } else {
+        Atomics.wait(this.words, LOCK_WORD, MGMT, 50);
+      }
     }
   }
 
@@ -49,11 +72,16 @@ export class TargetLock {
 
   /** Management side: resolves once held; never blocks the calling thread. */
   async mgmtAcquire(): Promise<void> {
-    for (;;) {
-      const seen = Atomics.compareExchange(this.words, LOCK_WORD, FREE, MGMT);
-      if (seen === FREE) return;
-      const w = Atomics.waitAsync(this.words, LOCK_WORD, seen, 100);
-      if (w.async) await w.value;
+    Atomics.add(this.words, MGMT_WAITING_WORD, 1);
+    try {
+      for (;;) {
+        const seen = Atomics.compareExchange(this.words, LOCK_WORD, FREE, MGMT);
+        if (seen === FREE) return;
+        const w = Atomics.waitAsync(this.words, LOCK_WORD, seen, 100);
+        if (w.async) await w.value;
+      }
+    } finally {
+      Atomics.sub(this.words, MGMT_WAITING_WORD, 1);
     }
   }
 

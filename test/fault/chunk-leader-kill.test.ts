@@ -36,7 +36,8 @@ describe('kill -9 of a copyset leader under a verifying NBD workload', () => {
     const w = await NbdWorkload.connect({ port: c.daemon!.nbdPort!, exportName: 'vol1', spanBytes: 16 * MiB, blockBytes: 64 * 1024, depth: 8, seed: 11 });
     try {
       w.start();
-      await until('the workload running', 20_000, () => (w.stats.writes >= 100 ? true : undefined));
+      // A readiness wait, not a measurement: generous for a loaded CI host.
+      await until('the workload running', 60_000, () => (w.stats.writes >= 100 ? true : undefined));
       const { copysetId, leader } = await busiestCopyset(c, CS, 1000);
       const survivors = CS.filter((n) => n !== leader);
       const overloadBefore = await requestCount(c, survivors, 'write/OVERLOAD');
@@ -76,5 +77,5 @@ describe('kill -9 of a copyset leader under a verifying NBD workload', () => {
       w.close();
     }
     await sleep(10);
-  }, 120_000);
+  }, 180_000);
 });

@@ -48,7 +48,8 @@ describe('kill -9 of the active MDS under a verifying NBD workload', () => {
     const w = await NbdWorkload.connect({ port: c.daemon!.nbdPort!, exportName: 'vol1', spanBytes: 8 * MiB, blockBytes: 64 * 1024, depth: 8, seed: 22 });
     try {
       w.start();
-      await until('the workload running', 20_000, () => (w.stats.writes >= 100 ? true : undefined));
+      // A readiness wait, not a measurement: generous for a loaded CI host.
+      await until('the workload running', 60_000, () => (w.stats.writes >= 100 ? true : undefined));
       const killedAt = await c.kill(victim);
       w.setSpan(32 * MiB); // 24 segments never allocated: their first writes need the MDS
       const newActive = await until('the standby to become active', 20_000, async () => ((await activeMds()) === standby ? standby : undefined), 100);
@@ -76,5 +77,5 @@ describe('kill -9 of the active MDS under a verifying NBD workload', () => {
     } finally {
       w.close();
     }
-  }, 120_000);
+  }, 180_000);
 });

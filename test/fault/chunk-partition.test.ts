@@ -92,7 +92,8 @@ describe('a partition isolating a copyset leader', () => {
     const w = await NbdWorkload.connect({ port: c.daemon!.nbdPort!, exportName: 'vol1', spanBytes: 16 * MiB, blockBytes: 64 * 1024, depth: 8, seed: 44 });
     try {
       w.start();
-      await until('the workload running', 20_000, () => (w.stats.writes >= 100 ? true : undefined));
+      // A readiness wait, not a measurement: generous for a loaded CI host.
+      await until('the workload running', 60_000, () => (w.stats.writes >= 100 ? true : undefined));
       const { copysetId, leader } = await busiestCopyset(c, CS, 1000);
       const i = CS.indexOf(leader) + 1;
       const others = CS.filter((x) => x !== leader);
@@ -136,5 +137,5 @@ describe('a partition isolating a copyset leader', () => {
     } finally {
       w.close();
     }
-  }, 120_000);
+  }, 180_000);
 });

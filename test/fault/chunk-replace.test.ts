@@ -48,7 +48,8 @@ describe('a chunkserver that stays down', () => {
       const spare = before.chunkservers.find((s) => s.address === c.procs.get('cs4')!.address)!;
       expect(dead.copysets).toBeGreaterThan(0);
       w.start();
-      await until('the workload running', 20_000, () => (w.stats.writes >= 150 ? true : undefined));
+      // A readiness wait, not a measurement: generous for a loaded CI host.
+      await until('the workload running', 60_000, () => (w.stats.writes >= 150 ? true : undefined));
       const killedAt = await c.kill('cs3');
       const repaired = await until('every copyset back to three up members', 60_000, async () => {
         const s = await admin.clusterStatus();
@@ -71,5 +72,5 @@ describe('a chunkserver that stays down', () => {
       w.close();
       admin.close();
     }
-  }, 120_000);
+  }, 180_000);
 });

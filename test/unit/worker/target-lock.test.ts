@@ -17,6 +17,20 @@ const { workerData, parentPort } = require('node:worker_threads');
 import(workerData.lockModule).then(({ TargetLock }) => {
   const lock = new TargetLock(workerData.sab);
   parentPort.on('message', (m) => {
+    if (m.turnsForMs) {
+      // A saturated target: turn after turn, the lock released only between them.
+      const stop = Date.now() + m.turnsForMs;
+      let turns = 0;
+      while (Date.now() < stop) {
+        lock.loopAcquire();
+        const end = Date.now() + m.turnMs;
+        while (Date.now() < end) {}
+        lock.loopRelease();
+        turns++;
+      }
+      parentPort.postMessage({ turns, at: Date.now() });
+      return;
+    }
     const t0 = Date.now();
     lock.loopAcquire();
     parentPort.postMessage({ held: true, waited: Date.now() - t0 });
@@ -79,6 +93,26 @@ describe('TargetLock', () => {
       expect(held.waited).toBeGreaterThanOrEqual(150);
       await next(w);
       expect(lock.heldBy()).toBe('free');
+    } finally {
+      await w.terminate();
+    }
+  });
+
+  it('a loop that is never idle still lets the management plane in between two turns', async () => {
+    const lock = TargetLock.create();
+    const w = await loopWorker(lock);
+    try {
+      const done = next<{ turns: number; at: number }>(w);
+      w.postMessage({ turnsForMs: 3000, turnMs: 2 });
+      await new Promise((r) => setTimeout(r, 100));
+      await lock.mgmtAcquire();
+      const acquiredAt = Date.now();
+      lock.mgmtRelease();
+      const finished = await done;
+      // Without giving way the loop re-took the lock every time before the
+      // main thread woke, and the management plane got it only at the end.
+      expect(acquiredAt).toBeLessThan(finished.at - 1000);
+      expect(finished.turns).toBeGreaterThan(100); // and the loop went on working
     } finally {
       await w.terminate();
     }
