@@ -61,15 +61,16 @@ beforeAll(async () => {
   daemon = await startDaemon({ dataDir: path.join(dir, 'daemon'), args: ['--config', writeConfig(cluster.mdsAddr)], nbd: false });
   const url = (lun: number) => `iscsi://127.0.0.1:${daemon!.iscsiPort}/${IQN}/${lun}`;
   const t0 = Date.now();
-  // Latency-bound (~6 ms per replicated QD1 write): 300-470 s measured on the shared 2-CPU box.
-  chunk = await runCu('ALL', [url(1), url(1)], ['--allow-sanitize'], 600_000);
+  // Latency-bound (~6 ms per replicated QD1 write): 166-586 s measured on the
+  // shared 2-CPU box (the top on a heavily loaded host); bounds well above.
+  chunk = await runCu('ALL', [url(1), url(1)], ['--allow-sanitize'], 1_500_000);
   chunkSeconds = (Date.now() - t0) / 1000;
-  file = await runCu('ALL', [url(2), url(2)], ['--allow-sanitize'], 200_000);
+  file = await runCu('ALL', [url(2), url(2)], ['--allow-sanitize'], 600_000);
   const row = (name: string, r: CuRun) => `${name}: ALL ${r.passed}/${r.total} passed, ${r.failed} failed, ${r.skippedLines} [SKIPPED] lines, ${r.skipped.size} tests skipped, failures: ${r.failures.join(' ') || '-'}`;
   const summary = `${row('chunk LUN', chunk)} (${chunkSeconds.toFixed(0)} s)\n${row('file LUN', file)}\nskipped on chunk only: ${[...chunk.skipped].filter((t) => !file.skipped.has(t)).sort().join(' ') || '-'}\n`;
   fs.writeFileSync(path.join(dir, 'summary.txt'), summary);
   console.log(summary);
-}, 900_000);
+}, 2_400_000);
 
 afterAll(async () => {
   await daemon?.stop();
