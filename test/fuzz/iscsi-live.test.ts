@@ -130,15 +130,21 @@ describe('live iSCSI fuzz against the daemon', () => {
     const r = rng(SEED);
     const t: Tally = { connections: 0, ffp: 0, rejects: 0, dropped: 0 };
     const until = Date.now() + DURATION_MS;
-    const w = witness(() => Date.now() > until);
+    // Enough cases even on a loaded host: past the duration, go on until the
+    // minimum counts below are reached, but never past a hard stop.
+    const hardStop = until + 3 * DURATION_MS;
+    const enough = (): boolean => t.connections > 60 && t.ffp > 20;
+    let fuzzing = true;
+    const w = witness(() => !fuzzing);
     const inqs: number[] = [];
     const inqLoop = (async () => {
-      while (Date.now() < until) {
+      while (fuzzing) {
         inqs.push((await run('iscsi-inq', [`iscsi://127.0.0.1:${daemon.iscsiPort}/${WITNESS}/1`], { timeoutMs: 15_000 })).code ?? -1);
         await sleep(2000);
       }
     })();
-    while (Date.now() < until) await fuzzOne(r, t);
+    while (Date.now() < hardStop && (Date.now() < until || !enough())) await fuzzOne(r, t);
+    fuzzing = false;
     const seen = await w;
     await inqLoop;
     console.log(`fuzz: ${t.connections} connections (${t.ffp} in full feature phase), ${t.rejects} rejects, ${t.dropped} dropped; witness ${seen.rounds} rounds; iscsi-inq ${inqs.length} runs`);
@@ -162,5 +168,5 @@ describe('live iSCSI fuzz against the daemon', () => {
     await after.command(Cdb.testUnitReady(), { lun: 1 }).done;
     expect((await after.command(Cdb.read10(0, 1), { lun: 1, readLength: 512 }).done).status).toBe(0);
     after.close();
-  }, 60_000);
+  }, 120_000);
 });
