@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, tempDir, type DaemonHandle } from '../helpers/daemon.js';
 import { CURRENT_LIBNBD_PREFIX, currentNbdsh, currentNbdshPath } from '../helpers/libnbd-current.js';
 import { runTool } from '../helpers/run-tool.js';
+import { PY_EXPECT_ERR } from '../helpers/nbdsh-snippets.js';
 
 const GiB = 2 ** 30;
 const SIZE = 6 * GiB;
@@ -91,13 +92,7 @@ assert h.pread(4096, 4 * GiB + 4096) == bytes(4096)
 h.flush()
 # Let out-of-range requests reach the server (libnbd would refuse them itself).
 h.set_strict_mode(h.get_strict_mode() & ~nbd.STRICT_BOUNDS)
-def expect_err(fn, code):
-    try:
-        fn()
-    except nbd.Error as e:
-        assert e.errno == code, (e.errno, code)
-        return
-    raise AssertionError("no error")
+${PY_EXPECT_ERR}
 expect_err(lambda: h.pread(512, 6 * GiB), "EINVAL")
 expect_err(lambda: h.pwrite(b"x" * 512, 6 * GiB), "ENOSPC")
 assert h.pread(512, 0) == bytes(512)

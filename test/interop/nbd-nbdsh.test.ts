@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStandalone, type Standalone } from '../helpers/nbd-standalone.js';
 import { runTool } from '../helpers/run-tool.js';
+import { PY_EXPECT_ERR } from '../helpers/nbdsh-snippets.js';
 
 let s: Standalone;
 
@@ -39,13 +40,7 @@ assert h.pread(65536, 65536) == bytes(65536)
 h.trim(4096, 0)
 h.flush()
 h.cache(4096, 0)
-def expect_err(fn, code):
-    try:
-        fn()
-    except nbd.Error as e:
-        assert e.errno == code, (e.errno, code)
-        return
-    raise AssertionError("no error")
+${PY_EXPECT_ERR}
 expect_err(lambda: h.pread(512, 8 << 20), "EINVAL")
 expect_err(lambda: h.pwrite(b"x" * 512, 8 << 20), "ENOSPC")
 expect_err(lambda: h.pread(100, 1), "EINVAL")
