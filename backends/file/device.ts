@@ -128,6 +128,22 @@ export class FileDevice implements BlockDevice {
     return buf;
   }
 
+  readNow(offsetBytes: number, lengthBytes: number, into: Buffer, intoOffset: number): boolean {
+    if (lengthBytes > INLINE_READ_MAX_BYTES || lengthBytes === 0) return false;
+    this.check(offsetBytes, lengthBytes, false);
+    // A short copy (end of a sparse file, a partly cached range) goes the long way.
+    return readNowait(this.fd, into, offsetBytes, intoOffset, lengthBytes) === lengthBytes;
+  }
+
+  writeNow(offsetBytes: number, data: Buffer): boolean {
+    this.check(offsetBytes, data.length, true);
+    try {
+      return this.inlineWrites.tryWrite(this.fd, data, offsetBytes);
+    } catch (err) {
+      throw toBlockError(err);
+    }
+  }
+
   async write(offsetBytes: number, data: Buffer, opts?: WriteOptions): Promise<void> {
     this.check(offsetBytes, data.length, true);
     try {

@@ -48,7 +48,27 @@ export class MemoryDevice implements BlockDevice {
     return out;
   }
 
+  readNow(offsetBytes: number, lengthBytes: number, into: Buffer, intoOffset: number): boolean {
+    this.check(offsetBytes, lengthBytes, false);
+    if (intoOffset < 0 || intoOffset + lengthBytes > into.length) return false;
+    this.forEachPage(offsetBytes, lengthBytes, (page, pageOff, outOff, n) => {
+      const p = this.pages.get(page);
+      if (p) p.copy(into, intoOffset + outOff, pageOff, pageOff + n);
+      else into.fill(0, intoOffset + outOff, intoOffset + outOff + n);
+    });
+    return true;
+  }
+
+  writeNow(offsetBytes: number, data: Buffer): boolean {
+    this.writeSync(offsetBytes, data);
+    return true;
+  }
+
   async write(offsetBytes: number, data: Buffer): Promise<void> {
+    this.writeSync(offsetBytes, data);
+  }
+
+  private writeSync(offsetBytes: number, data: Buffer): void {
     this.check(offsetBytes, data.length, true);
     this.forEachPage(offsetBytes, data.length, (page, pageOff, srcOff, n) => {
       let p = this.pages.get(page);

@@ -14,6 +14,12 @@
  * and return a buffer of its own, so callers always use what is returned.
  * `write` borrows `data` until its promise settles; the caller must not
  * reuse it before then.
+ *
+ * Fast paths: a backend that can finish a small request without waiting
+ * (a page-cache hit, a buffered write, memory) may implement `readNow` /
+ * `writeNow`. They run synchronously on the caller's loop and return false
+ * when the request must take the promise path instead; protocols then reply
+ * within the same callback, with no promise, microtask or threadpool hop.
  */
 
 export type BlockErrorKind =
@@ -117,6 +123,17 @@ export interface BlockDevice {
   /** Preconditions for every I/O: offset/length are block-aligned and in range. */
   read(offsetBytes: number, lengthBytes: number, into?: Buffer): Promise<Buffer>;
   write(offsetBytes: number, data: Buffer, opts?: WriteOptions): Promise<void>;
+  /**
+   * Optional: copy [offset, offset+length) into `into` at `intoOffset` now,
+   * if that cannot block. False: nothing useful was done, call `read`.
+   * Throws only for requests `read` would reject the same way.
+   */
+  readNow?(offsetBytes: number, lengthBytes: number, into: Buffer, intoOffset: number): boolean;
+  /**
+   * Optional: a write without FUA done now, if that cannot wait for the
+   * disk. False: call `write`. Throws a BlockError when the write failed.
+   */
+  writeNow?(offsetBytes: number, data: Buffer): boolean;
   /** Make every completed write durable (fdatasync). */
   flush(): Promise<void>;
   /** Deallocate; afterwards the range reads as zeroes. Rejects ENOTSUP if !canDiscard. */

@@ -36,6 +36,11 @@ export class WriteGate {
     }
   }
 
+  /** An exclusive section runs or waits: writes must queue. */
+  get busy(): boolean {
+    return this.exclusiveActive || this.queue.length > 0;
+  }
+
   /** Call before a write; resolves when the write may start. */
   enterWrite(): Promise<void> | undefined {
     if (!this.exclusiveActive && this.queue.length === 0) {
@@ -93,6 +98,28 @@ export class GatedDevice implements BlockDevice {
 
   read(offsetBytes: number, lengthBytes: number, into?: Buffer): Promise<Buffer> {
     return this.inner.read(offsetBytes, lengthBytes, into);
+  }
+
+  /**
+   * The fast paths never report errors: a throwing backend returns false
+   * here, and the promise path repeats the request and reports its error.
+   */
+  readNow(offsetBytes: number, lengthBytes: number, into: Buffer, intoOffset: number): boolean {
+    try {
+      return this.inner.readNow?.(offsetBytes, lengthBytes, into, intoOffset) ?? false;
+    } catch {
+      return false;
+    }
+  }
+
+  /** A synchronous write cannot overlap an exclusive section; it only has to wait for none to be pending. */
+  writeNow(offsetBytes: number, data: Buffer): boolean {
+    if (!this.inner.writeNow || this.gate.busy) return false;
+    try {
+      return this.inner.writeNow(offsetBytes, data);
+    } catch {
+      return false;
+    }
   }
 
   write(offsetBytes: number, data: Buffer, opts?: WriteOptions): Promise<void> {

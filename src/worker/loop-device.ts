@@ -43,6 +43,13 @@ export class LoopDevice implements BlockDevice {
     this.inflightCount++;
     return this.inner.read(offsetBytes, lengthBytes, into).then(this.onDone, this.onFail);
   }
+  /** Synchronous: nothing to re-enter or drain. */
+  readNow(offsetBytes: number, lengthBytes: number, into: Buffer, intoOffset: number): boolean {
+    return this.inner.readNow?.(offsetBytes, lengthBytes, into, intoOffset) ?? false;
+  }
+  writeNow(offsetBytes: number, data: Buffer): boolean {
+    return this.inner.writeNow?.(offsetBytes, data) ?? false;
+  }
   write(offsetBytes: number, data: Buffer, opts?: WriteOptions): Promise<void> {
     this.inflightCount++;
     return this.inner.write(offsetBytes, data, opts).then(this.onDone, this.onFail);

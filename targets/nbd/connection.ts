@@ -11,14 +11,14 @@
  */
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { BufferPool } from '../../src/block/buffer-pool.js';
+import { BufferPool, SlabAllocator } from '../../src/block/buffer-pool.js';
 import type { LunHandle } from '../../src/worker/contract.js';
-import { NBD_CMD_DISC, NBD_CMD_NAMES, NBD_CMD_READ, NBD_ESHUTDOWN } from './constants.js';
+import { NBD_CMD_DISC, NBD_CMD_FLAG_FUA, NBD_CMD_NAMES, NBD_CMD_READ, NBD_CMD_WRITE, NBD_ESHUTDOWN } from './constants.js';
 import { execute, statsOf, type ExecContext } from './commands.js';
 import { RequestFramer, type FramedRequest } from './framer.js';
-import { buildError, type ReplyTo } from './replies.js';
+import { buildDone, buildError, readReplyHeadroom, writeReadReplyHead, type ReplyTo } from './replies.js';
 import type { NbdHandOffState } from './state.js';
-import { validateRequest, type TransmissionContext } from './validate.js';
+import { validateRequest, type TransmissionContext, type ValidRequest } from './validate.js';
 
 export interface ConnectionLimits {
   maxInflightBytes: number;
@@ -32,6 +32,9 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   maxInflightRequests: 1024,
   discardLimitBytes: 64 * 1024 * 1024,
 };
+
+/** Reads and writes up to this size try the device's synchronous fast path first. */
+const NOW_MAX_BYTES = 32 * 1024;
 
 /** Corked reply bytes that are flushed without waiting for the check phase. */
 const FLUSH_AT_BYTES = 128 * 1024;
@@ -52,6 +55,8 @@ export class NbdConnection {
   private readonly onDataBound = (b: Buffer): void => this.onData(b);
   /** Read buffers lent to replies, in write order; each returns to the pool when its last write completes. */
   private readonly pool = new BufferPool();
+  /** Replies of fast-path reads: header and data in one buffer. */
+  private readonly slab = new SlabAllocator();
   private readonly leases: Buffer[] = [];
   private readonly returnLeaseBound = (): void => {
     const b = this.leases.shift();
@@ -176,6 +181,7 @@ export class NbdConnection {
       this.write(buildError(r, v.errno, v.message));
       return;
     }
+    if (this.completeNow(v.req, fr.payload, r)) return;
     const { op, bytes } = statsOf(v.req);
     const cost = Math.max(bytes, 1);
     this.inflightBytes += cost;
@@ -192,6 +198,46 @@ export class NbdConnection {
       this.updateFlow();
       this.maybeEnd();
     });
+  }
+
+  /**
+   * Small reads the page cache holds and small buffered writes finish
+   * within this call (BlockDevice.readNow / writeNow): the reply is queued
+   * at once, with no promise, microtask or threadpool hop. False: nothing
+   * was done, take the promise path (which also reports any error).
+   */
+  private completeNow(req: ValidRequest, payload: Buffer | undefined, r: ReplyTo): boolean {
+    const len = req.lengthBytes;
+    if (len === 0 || len > NOW_MAX_BYTES) return false;
+    const dev = this.lun.device;
+    const t0 = process.hrtime.bigint();
+    if (req.type === NBD_CMD_READ) {
+      if (!dev.readNow) return false;
+      const head = readReplyHeadroom(r.mode);
+      const b = this.slab.take(head + len);
+      if (!dev.readNow(req.offsetBytes, len, b, head)) return false;
+      writeReadReplyHead(b, r, req.offsetBytes, len);
+      this.lun.stats.record('read', len, Number(process.hrtime.bigint() - t0), true);
+      this.write1(b);
+      return true;
+    }
+    if (req.type !== NBD_CMD_WRITE || req.flags & NBD_CMD_FLAG_FUA || !dev.writeNow) return false;
+    if (!dev.writeNow(req.offsetBytes, payload!)) return false;
+    this.lun.stats.record('write', len, Number(process.hrtime.bigint() - t0), true);
+    this.write(buildDone(r));
+    return true;
+  }
+
+  /** One reply buffer, no lease (see `write`). */
+  private write1(buf: Buffer): void {
+    if (this.closed || this.stream.destroyed) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.stream.cork();
+      setImmediate(this.uncorkBound);
+    }
+    if (!this.stream.write(buf)) this.writeBlocked = true;
+    if (this.stream.writableLength >= FLUSH_AT_BYTES) this.uncorkBound();
   }
 
   /**

@@ -13,7 +13,7 @@ import {
   NBD_REPLY_TYPE_OFFSET_DATA,
   NBD_REPLY_TYPE_OFFSET_HOLE,
 } from './constants.js';
-import { chunkHeaderBytes, encodeChunkHeader, encodeSimpleReply, type ChunkStyle } from './wire.js';
+import { SIMPLE_REPLY_BYTES, chunkHeaderBytes, encodeChunkHeader, encodeSimpleReply, writeChunkHeader, writeSimpleReply, type ChunkStyle } from './wire.js';
 
 export type ReplyMode = 'simple' | 'structured' | 'extended';
 
@@ -64,6 +64,23 @@ export function buildReadData(r: ReplyTo, dataOffset: number, data: Buffer, done
   const h = chunk(r, NBD_REPLY_TYPE_OFFSET_DATA, done, 8 + data.length, 8);
   h.writeBigUInt64BE(BigInt(dataOffset), chunkHeaderBytes(style(r)));
   return data.length ? [h, data] : [h];
+}
+
+/**
+ * A whole read reply in one buffer: the data is read straight in behind
+ * room for the header (`readReplyHeadroom`), then `writeReadReplyHead`
+ * fills the room; one allocation and one socket write per reply.
+ */
+export function readReplyHeadroom(mode: ReplyMode): number {
+  return mode === 'simple' ? SIMPLE_REPLY_BYTES : chunkHeaderBytes(mode === 'extended' ? 'extended' : 'structured') + 8;
+}
+
+/** Header of the reply whose `lengthBytes` of data (> 0) sit in `b` after `readReplyHeadroom` bytes. */
+export function writeReadReplyHead(b: Buffer, r: ReplyTo, dataOffset: number, lengthBytes: number): void {
+  if (r.mode === 'simple') return writeSimpleReply(b, r.cookie, 0);
+  const st = style(r);
+  writeChunkHeader(b, st, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA, r.cookie, r.offset, 8 + lengthBytes);
+  b.writeBigUInt64BE(BigInt(dataOffset), chunkHeaderBytes(st));
 }
 
 /** NBD_REPLY_TYPE_OFFSET_HOLE: `lengthBytes` (> 0, < 2^32) of zeroes at `holeOffset`. */

@@ -224,10 +224,15 @@ export const EXTENDED_CHUNK_BYTES = 32;
 /** S: simple reply magic, error, cookie (payload, if any, follows separately). */
 export function encodeSimpleReply(cookie: bigint, error: number): Buffer {
   const b = Buffer.allocUnsafe(SIMPLE_REPLY_BYTES);
+  writeSimpleReply(b, cookie, error);
+  return b;
+}
+
+/** The simple reply header into the first 16 bytes of `b` (a reply built in one buffer). */
+export function writeSimpleReply(b: Buffer, cookie: bigint, error: number): void {
   b.writeUInt32BE(NBD_SIMPLE_REPLY_MAGIC, 0);
   b.writeUInt32BE(error, 4);
   b.writeBigUInt64BE(cookie, 8);
-  return b;
 }
 
 export type ChunkStyle = 'structured' | 'extended';
@@ -247,23 +252,31 @@ export interface ChunkHeader {
  * written into the same buffer.
  */
 export function encodeChunkHeader(style: ChunkStyle, h: ChunkHeader, extra = 0): Buffer {
-  if (style === 'structured') {
-    const b = Buffer.allocUnsafe(STRUCTURED_CHUNK_BYTES + extra);
-    b.writeUInt32BE(NBD_STRUCTURED_REPLY_MAGIC, 0);
-    b.writeUInt16BE(h.flags, 4);
-    b.writeUInt16BE(h.type, 6);
-    b.writeBigUInt64BE(h.cookie, 8);
-    b.writeUInt32BE(h.length, 16);
-    return b;
-  }
-  const b = Buffer.allocUnsafe(EXTENDED_CHUNK_BYTES + extra);
-  b.writeUInt32BE(NBD_EXTENDED_REPLY_MAGIC, 0);
-  b.writeUInt16BE(h.flags, 4);
-  b.writeUInt16BE(h.type, 6);
-  b.writeBigUInt64BE(h.cookie, 8);
-  b.writeBigUInt64BE(h.requestOffset, 16);
-  b.writeBigUInt64BE(BigInt(h.length), 24);
+  const b = Buffer.allocUnsafe(chunkHeaderBytes(style) + extra);
+  writeChunkHeader(b, style, h.flags, h.type, h.cookie, h.requestOffset, h.length);
   return b;
+}
+
+/** A chunk header into the start of `b`; positional, for replies built in place. */
+export function writeChunkHeader(
+  b: Buffer,
+  style: ChunkStyle,
+  flags: number,
+  type: number,
+  cookie: bigint,
+  requestOffset: bigint,
+  length: number,
+): void {
+  b.writeUInt32BE(style === 'structured' ? NBD_STRUCTURED_REPLY_MAGIC : NBD_EXTENDED_REPLY_MAGIC, 0);
+  b.writeUInt16BE(flags, 4);
+  b.writeUInt16BE(type, 6);
+  b.writeBigUInt64BE(cookie, 8);
+  if (style === 'structured') {
+    b.writeUInt32BE(length, 16);
+    return;
+  }
+  b.writeBigUInt64BE(requestOffset, 16);
+  b.writeBigUInt64BE(BigInt(length), 24);
 }
 
 export function chunkHeaderBytes(style: ChunkStyle): number {

@@ -73,13 +73,18 @@ export class ScsiTargetDevice implements ScsiTargetServer, Core {
 
   // ---- ScsiTargetServer -------------------------------------------------------
 
-  async execute(cmd: ScsiCommand): Promise<ScsiResult> {
+  execute(cmd: ScsiCommand): ScsiResult | Promise<ScsiResult> {
     try {
-      return await this.dispatch(cmd);
+      const r = this.dispatch(cmd);
+      return r instanceof Promise ? r.catch((err: unknown) => this.handlerFailed(cmd, err)) : r;
     } catch (err) {
-      this.target.log.error({ lun: cmd.lun, op: cmd.cdb[0], err }, 'SCSI command handler failed');
-      return { status: 0x02, sense: encodeSense(INTERNAL_TARGET_FAILURE, false), transferLength: 0 };
+      return this.handlerFailed(cmd, err);
     }
+  }
+
+  private handlerFailed(cmd: ScsiCommand, err: unknown): ScsiResult {
+    this.target.log.error({ lun: cmd.lun, op: cmd.cdb[0], err }, 'SCSI command handler failed');
+    return { status: 0x02, sense: encodeSense(INTERNAL_TARGET_FAILURE, false), transferLength: 0 };
   }
 
   addNexus(nexus: ScsiNexus): void {
@@ -170,7 +175,7 @@ export class ScsiTargetDevice implements ScsiTargetServer, Core {
     return ns;
   }
 
-  private async dispatch(cmd: ScsiCommand): Promise<ScsiResult> {
+  private dispatch(cmd: ScsiCommand): ScsiResult | Promise<ScsiResult> {
     const ns = this.nexusState(cmd.nexus);
     const lu = this.lu(cmd.lun);
     const op = cmd.cdb[0] ?? 0;
@@ -188,7 +193,12 @@ export class ScsiTargetDevice implements ScsiTargetServer, Core {
       const early = this.precheck(row, ctx as Ctx);
       if (early) return this.finish(cmd, lu, early, xfer);
     }
-    const reply = row.run ? await row.run(ctx as Ctx) : await row.runAny!(ctx);
+    const reply = row.run ? row.run(ctx as Ctx) : row.runAny!(ctx);
+    if (reply instanceof Promise) return reply.then((r) => this.finishRow(cmd, lu, row, xfer, r));
+    return this.finishRow(cmd, lu, row, xfer, reply);
+  }
+
+  private finishRow(cmd: ScsiCommand, lu: LuState | undefined, row: OpRow, xfer: number, reply: Reply): ScsiResult {
     // Data-in limited by an allocation length moves what was built, not the
     // allocation length: a short answer is an underflow (spc4r37 4.2.5.6).
     const moved = row.direction === 'read' && row.xfer !== rwXfer ? (reply.dataIn?.length ?? 0) : xfer;

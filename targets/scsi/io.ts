@@ -4,6 +4,7 @@
  * BlockError → sense mapping. Kept closure-free on the READ/WRITE path.
  */
 import { hrtime } from 'node:process';
+import { SlabAllocator } from '../../src/block/buffer-pool.js';
 import { toBlockError, type BlockDevice } from '../../src/block/device.js';
 import { checkCondition, GOOD, type Reply } from './command.js';
 import type { LuState } from './lu.js';
@@ -65,6 +66,36 @@ export function validateRange(lu: LuState, cdb: Buffer, r: LbaRange): Reply | un
 function failed(err: unknown, write: boolean, lba: number): Reply {
   const e = toBlockError(err);
   return checkCondition(blockErrorSense(e.kind, write, BigInt(lba)));
+}
+
+/** Reads and writes up to this size try the device's synchronous fast path first. */
+const NOW_MAX_BYTES = 32 * 1024;
+/** Buffers of fast-path reads (one allocator per target loop: the module is loaded per worker). */
+const slab = new SlabAllocator();
+
+/**
+ * Read [lba, lba+blocks) now if the device can without waiting (page
+ * cache), with accounting; undefined: nothing done, call `readBlocks`.
+ */
+export function readBlocksNow(lu: LuState, lba: number, blocks: number): Buffer | undefined {
+  const dev = lu.handle.device;
+  const len = blocks * lu.blockSize;
+  if (len > NOW_MAX_BYTES || !dev.readNow) return undefined;
+  const t0 = hrtime.bigint();
+  const buf = slab.take(len);
+  if (!dev.readNow(lba * lu.blockSize, len, buf, 0)) return undefined;
+  lu.handle.stats.record('read', len, Number(hrtime.bigint() - t0), true);
+  return buf;
+}
+
+/** A non-FUA write done now if the device can (page cache), with accounting; false: call `writeBlocks`. */
+export function writeBlocksNow(lu: LuState, lba: number, data: Buffer): boolean {
+  const dev = lu.handle.device;
+  if (data.length > NOW_MAX_BYTES || !dev.writeNow) return false;
+  const t0 = hrtime.bigint();
+  if (!dev.writeNow(lba * lu.blockSize, data)) return false;
+  lu.handle.stats.record('write', data.length, Number(hrtime.bigint() - t0), true);
+  return true;
 }
 
 /** Read [lba, lba+blocks) with accounting. Returns the data or a failure reply. */

@@ -60,8 +60,13 @@ export interface ScsiTransportHooks {
  * target's event loop, shared by every session and connection of it.
  */
 export interface ScsiTargetServer {
-  /** Execute one command. Never rejects: every failure is a CHECK CONDITION result. */
-  execute(cmd: ScsiCommand): Promise<ScsiResult>;
+  /**
+   * Execute one command. Never rejects: every failure is a CHECK CONDITION
+   * result. A command that needed no waiting (a READ from the page cache, a
+   * buffered WRITE: BlockDevice.readNow / writeNow) returns its result
+   * directly, so the transport can answer within the same callback.
+   */
+  execute(cmd: ScsiCommand): ScsiResult | Promise<ScsiResult>;
   /** A new I_T nexus (iSCSI session) logged in: it gets a POWER ON/RESET unit attention. */
   addNexus(nexus: ScsiNexus): void;
   /** The nexus is gone (session closed): drop its UAs and registrations that are not APTPL-held. */

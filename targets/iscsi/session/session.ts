@@ -219,7 +219,9 @@ export class Session implements ConnectionOwner, TmfHost {
       taskAttr: ATTRS[task.attr & 7]!,
       taskTag: task.itt,
     };
-    task.settled = this.scsi.execute(cmd).then(
+    const now = this.scsi.execute(cmd);
+    if (!(now instanceof Promise)) return this.complete(conn, task, now);
+    task.settled = now.then(
       (result) => this.complete(conn, task, result),
       () => this.complete(conn, task, { status: 0x02, transferLength: task.edtl, sense: HARDWARE_ERROR_SENSE }),
     );

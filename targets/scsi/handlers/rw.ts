@@ -5,7 +5,19 @@
  * allocations beyond the data buffer.
  */
 import { checkCondition, GOOD, type Ctx, type Reply } from '../command.js';
-import { decodeLbaRange, deviceOp, type LbaRange, firstMismatch, isReply, maxTransferBlocks, readBlocks, validateRange, writeBlocks } from '../io.js';
+import {
+  decodeLbaRange,
+  deviceOp,
+  type LbaRange,
+  firstMismatch,
+  isReply,
+  maxTransferBlocks,
+  readBlocks,
+  readBlocksNow,
+  validateRange,
+  writeBlocks,
+  writeBlocksNow,
+} from '../io.js';
 import { invalidFieldInCdb, LBA_OUT_OF_RANGE, miscompare, WRITE_PROTECTED } from '../sense.js';
 
 /** RDPROTECT/WRPROTECT/VRPROTECT (byte 1 bits 7..5) need protection information, which we do not format. */
@@ -25,7 +37,8 @@ function checkedRange(ctx: Ctx, writing: boolean): LbaRange | Reply {
   return r;
 }
 
-export async function read(ctx: Ctx): Promise<Reply> {
+/** Synchronous when the data came from the page cache (readBlocksNow). */
+export function read(ctx: Ctx): Reply | Promise<Reply> {
   const { lu } = ctx;
   const r = checkedRange(ctx, false);
   if ('status' in r) return r;
@@ -34,8 +47,16 @@ export async function read(ctx: Ctx): Promise<Reply> {
   const bs = lu.blockSize;
   const want = Math.min(r.blocks, Math.ceil(ctx.cmd.expectedLength / bs));
   if (want === 0) return GOOD;
-  const data = await readBlocks(lu, r.lba, want);
-  if (isReply(data)) return data;
+  const now = readBlocksNow(lu, r.lba, want);
+  return now ? readReply(ctx, now) : readLater(ctx, r.lba, want);
+}
+
+async function readLater(ctx: Ctx, lba: number, blocks: number): Promise<Reply> {
+  const data = await readBlocks(ctx.lu, lba, blocks);
+  return isReply(data) ? data : readReply(ctx, data);
+}
+
+function readReply(ctx: Ctx, data: Buffer): Reply {
   return { status: 0, dataIn: data.length > ctx.cmd.expectedLength ? data.subarray(0, ctx.cmd.expectedLength) : data };
 }
 
@@ -52,7 +73,8 @@ function receivedBlocks(ctx: Ctx, blocks: number): Buffer | undefined {
   return n === 0 ? undefined : out.subarray(0, n * bs);
 }
 
-export async function write(ctx: Ctx): Promise<Reply> {
+/** Synchronous for a buffered write the device did at once (writeBlocksNow). */
+export function write(ctx: Ctx): Reply | Promise<Reply> {
   const { cdb, lu } = ctx;
   const r = checkedRange(ctx, true);
   if ('status' in r) return r;
@@ -60,6 +82,7 @@ export async function write(ctx: Ctx): Promise<Reply> {
   const data = receivedBlocks(ctx, r.blocks);
   if (!data) return GOOD;
   const fua = cdb.length > 6 && (cdb[1]! & 0x08) !== 0;
+  if (!fua && writeBlocksNow(lu, r.lba, data)) return GOOD;
   return writeBlocks(lu, r.lba, data, fua);
 }
 

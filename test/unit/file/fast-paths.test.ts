@@ -38,6 +38,39 @@ describe('inline page-cache reads (RWF_NOWAIT)', () => {
     expect(readNowait(f, buf, 64 * KiB)).toBeLessThanOrEqual(0); // at end of file: 0 (or -1 without support)
   });
 
+  it('reads into the middle of a shared slab at the given offset and length', () => {
+    const data = Buffer.alloc(64 * KiB);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 13) % 251;
+    const f = file(data);
+    const slab = Buffer.alloc(32 * KiB, 0xee);
+    const view = slab.subarray(100, 100 + 8 * KiB + 40);
+    const n = readNowait(f, view, 12 * KiB, 40, 8 * KiB);
+    expect(n === -1 || n === 8 * KiB).toBe(true);
+    if (n < 0) return;
+    expect(view.subarray(40).equals(data.subarray(12 * KiB, 20 * KiB))).toBe(true);
+    expect(slab.subarray(0, 140).every((b) => b === 0xee)).toBe(true); // nothing before the target range
+    expect(slab.subarray(140 + 8 * KiB).every((b) => b === 0xee)).toBe(true); // nor after it
+    expect(readNowait(f, view, 0, 40, 8 * KiB + 1)).toBe(-1); // longer than the buffer: refused
+  });
+
+  it('FileDevice readNow / writeNow: same bytes as the promise path, false where they do not apply', async () => {
+    const p = path.join(dir, 'now.img');
+    fs.writeFileSync(p, Buffer.alloc(128 * KiB, 0x11));
+    const dev = await FileDevice.open({ path: p, serial: 's' });
+    try {
+      const w = Buffer.alloc(4 * KiB, 0x77);
+      expect(dev.writeNow(8 * KiB, w)).toBe(true);
+      expect((await dev.read(8 * KiB, 4 * KiB)).equals(w)).toBe(true);
+      const into = Buffer.alloc(16 + 4 * KiB);
+      if (dev.readNow(8 * KiB, 4 * KiB, into, 16)) expect(into.subarray(16).equals(w)).toBe(true);
+      expect(dev.readNow(0, 64 * KiB, Buffer.alloc(64 * KiB), 0)).toBe(false); // above the inline size
+      expect(dev.writeNow(0, Buffer.alloc(64 * KiB))).toBe(false);
+      expect(() => dev.readNow(128 * KiB, 4 * KiB, into, 16)).toThrow(/beyond device end/);
+    } finally {
+      await dev.close();
+    }
+  });
+
   it('FileDevice reads return the same bytes on both paths, with a zero sparse tail past end of file', async () => {
     const p = path.join(dir, 'lun.img');
     const data = Buffer.alloc(8 * KiB, 0x5a);

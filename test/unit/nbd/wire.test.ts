@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import * as C from '../../../targets/nbd/constants.js';
 import { RequestFramer } from '../../../targets/nbd/framer.js';
-import { buildBlockStatus, buildDone, buildError, buildReadData, buildReadHole } from '../../../targets/nbd/replies.js';
+import {
+  buildBlockStatus,
+  buildDone,
+  buildError,
+  buildReadData,
+  buildReadHole,
+  readReplyHeadroom,
+  writeReadReplyHead,
+  type ReplyMode,
+} from '../../../targets/nbd/replies.js';
 import {
   decodeInfoRequest,
   decodeMetaContextRequest,
@@ -116,6 +125,21 @@ describe('NBD wire codec', () => {
       2 ** 33,
     ]);
   });
+});
+
+describe('one-buffer read replies (fast path)', () => {
+  for (const mode of ['simple', 'structured', 'extended'] as ReplyMode[]) {
+    it(`match the two-buffer reply byte for byte (${mode})`, () => {
+      const r = { mode, cookie: 0x0102030405060708n, offset: 0x1234n * 512n };
+      const data = Buffer.alloc(4096);
+      for (let i = 0; i < data.length; i++) data[i] = (i * 7) & 0xff;
+      const head = readReplyHeadroom(mode);
+      const one = Buffer.alloc(head + data.length, 0xee);
+      data.copy(one, head);
+      writeReadReplyHead(one, r, 0x1234 * 512, data.length);
+      expect(one.equals(Buffer.concat(buildReadData(r, 0x1234 * 512, data, true)))).toBe(true);
+    });
+  }
 });
 
 describe('NBD request framer', () => {

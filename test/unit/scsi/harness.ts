@@ -53,7 +53,7 @@ export interface ExecOpts {
 
 export function exec(r: Rig, cdb: number[] | Buffer, o: ExecOpts = {}): Promise<ScsiResult> {
   const c = Buffer.isBuffer(cdb) ? cdb : Buffer.from(cdb);
-  return r.dev.execute({
+  return Promise.resolve(r.dev.execute({
     nexus: o.nexus ?? nexus(1),
     lun: o.lun ?? 0,
     cdb: c,
@@ -62,7 +62,7 @@ export function exec(r: Rig, cdb: number[] | Buffer, o: ExecOpts = {}): Promise<
     dataOut: o.dataOut,
     taskAttr: 'simple',
     taskTag: 1,
-  });
+  }));
 }
 
 export function sense(res: ScsiResult): { key: number; asc: number; information?: bigint; descriptor: boolean } {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ASC, SENSE_KEY } from '../../../targets/scsi/constants.js';
-import { BLOCKS, BS, cdb10, cdb16, exec, rig, sense } from './harness.js';
+import { BLOCKS, BS, cdb10, cdb16, exec, nexus, rig, sense } from './harness.js';
 
 describe('READ/WRITE family', () => {
   it('writes and reads back with WRITE(10)/READ(10)', async () => {
@@ -11,6 +11,29 @@ describe('READ/WRITE family', () => {
     const rd = await exec(r, cdb10(0x28, 10, 2));
     expect(rd.status).toBe(0);
     expect(rd.dataIn).toEqual(data);
+  });
+
+  it('small READ/WRITE finish synchronously through the device fast path; FUA and large ones return a promise', async () => {
+    const r = rig();
+    const run = (cdb: number[], dataOut?: Buffer) =>
+      r.dev.execute({
+        nexus: nexus(1), lun: 0, cdb: Buffer.from(cdb), direction: dataOut ? 'write' : 'read',
+        expectedLength: dataOut?.length ?? 128 * BS, dataOut, taskAttr: 'simple', taskTag: 1,
+      });
+    await exec(r, [0x00, 0, 0, 0, 0, 0]); // TEST UNIT READY: takes the power-on unit attention
+    const data = Buffer.alloc(8 * BS, 0x3c);
+    const w = run(cdb10(0x2a, 20, 8), data);
+    expect(w).not.toBeInstanceOf(Promise);
+    expect(w).toMatchObject({ status: 0, transferLength: 8 * BS });
+    const rd = run(cdb10(0x28, 20, 8));
+    expect(rd).not.toBeInstanceOf(Promise);
+    expect((rd as { dataIn?: Buffer }).dataIn).toEqual(data);
+    const fua = run(cdb10(0x2a, 20, 8, 0x08), data);
+    expect(fua).toBeInstanceOf(Promise);
+    expect(await fua).toMatchObject({ status: 0 });
+    const big = run(cdb10(0x28, 0, 128)); // 64 KiB: above the fast-path size
+    expect(big).toBeInstanceOf(Promise);
+    expect((await big).dataIn?.length).toBe(128 * BS);
   });
 
   it('READ(6) with length 0 transfers 256 blocks', async () => {
@@ -90,6 +113,7 @@ describe('READ/WRITE family', () => {
 
   it('maps backend EIO to MEDIUM ERROR', async () => {
     const r = rig();
+    r.mem.readNow = () => false; // not in cache: the promise path reports the error
     r.mem.read = async () => {
       throw Object.assign(new Error('boom'), { code: 'EIO' });
     };

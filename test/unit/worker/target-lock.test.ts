@@ -58,7 +58,7 @@ describe('TargetLock', () => {
     const lock = TargetLock.create();
     const w = await loopWorker(lock);
     try {
-      w.postMessage({ busyMs: 300 });
+      w.postMessage({ busyMs: 500 });
       await next(w); // the loop holds the lock now
       expect(lock.heldBy()).toBe('loop');
       let ticks = 0;
@@ -70,8 +70,9 @@ describe('TargetLock', () => {
       const released = await releasedP;
       expect(lock.heldBy()).toBe('mgmt');
       expect(acquiredAt).toBeGreaterThanOrEqual(released.at);
-      // The main event loop kept running while it waited.
-      expect(ticks).toBeGreaterThan(3);
+      // The main event loop kept running while it waited (a blocking wait
+      // would leave 0 ticks; a loaded host may run the timer only a few times).
+      expect(ticks).toBeGreaterThan(0);
       lock.mgmtRelease();
       expect(lock.heldBy()).toBe('free');
     } finally {

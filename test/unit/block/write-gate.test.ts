@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { GatedDevice, WriteGate } from '../../../src/block/write-gate.js';
+import { MemoryDevice } from '../../../backends/memory/device.js';
+
+describe('GatedDevice fast paths', () => {
+  it('writeNow declines while an exclusive section runs or waits, and works again after it', async () => {
+    const dev = new GatedDevice(new MemoryDevice({ sizeBytes: 1 << 20 }), new WriteGate());
+    const data = Buffer.alloc(4096, 0x42);
+    expect(dev.writeNow(0, data)).toBe(true);
+    let release!: () => void;
+    const section = dev.gate.exclusive(() => new Promise<void>((r) => (release = r)));
+    await Promise.resolve();
+    expect(dev.writeNow(4096, data)).toBe(false); // would overtake the exclusive section
+    release();
+    await section;
+    expect(dev.writeNow(4096, data)).toBe(true);
+    const out = Buffer.alloc(8192);
+    expect(dev.readNow(0, 8192, out, 0)).toBe(true);
+    expect(out.every((b) => b === 0x42)).toBe(true);
+  });
+
+  it('turns a throwing backend into "use the promise path"', () => {
+    const dev = new GatedDevice(new MemoryDevice({ sizeBytes: 1 << 20, readOnly: true }), new WriteGate());
+    expect(dev.writeNow(0, Buffer.alloc(512))).toBe(false); // EROFS is reported by write(), not here
+    expect(dev.readNow(1 << 20, 512, Buffer.alloc(512), 0)).toBe(false); // out of range
+  });
+});
