@@ -33,6 +33,7 @@ import {
 import { fdatasync, fstat, ftruncate, readFull, writeFull, closeFd } from './fd-io.js';
 import { InlineWriter } from './inline-write.js';
 import { readNowait } from './nowait-read.js';
+import { sendPrefixAndFile } from './sendfile.js';
 import { WriteCoalescer } from './write-batch.js';
 
 export interface FileDeviceOptions {
@@ -54,6 +55,9 @@ export const INLINE_READ_MAX_BYTES = envBytes('BLOCKGATE_FILE_INLINE_READ_MAX_BY
 
 /** Non-FUA writes up to this size are written inline (inline-write.ts); `0` turns it off. */
 export const INLINE_WRITE_MAX_BYTES = envBytes('BLOCKGATE_FILE_INLINE_WRITE_MAX_BYTES', 32 * 1024);
+
+/** Large cached reads may go from the page cache straight to the socket (sendfile.ts); `0` turns it off. */
+const SENDFILE = envBytes('BLOCKGATE_FILE_SENDFILE', 1) !== 0;
 
 /** Adjacent writes of one tick become one pwritev (write-batch.ts); `0` turns it off. */
 const COALESCE_WRITES = envBytes('BLOCKGATE_FILE_COALESCE_WRITES', 1) !== 0;
@@ -133,6 +137,13 @@ export class FileDevice implements BlockDevice {
     this.check(offsetBytes, lengthBytes, false);
     // A short copy (end of a sparse file, a partly cached range) goes the long way.
     return readNowait(this.fd, into, offsetBytes, intoOffset, lengthBytes) === lengthBytes;
+  }
+
+  /** Cached, allocated ranges go from the page cache to the socket (sendfile.ts). */
+  sendTo(sockFd: number, prefix: Buffer, offsetBytes: number, lengthBytes: number): number {
+    this.check(offsetBytes, lengthBytes, false);
+    if (!SENDFILE || this.isBlockDevice) return -1; // block devices: their holes cannot be asked for
+    return sendPrefixAndFile(sockFd, prefix, this.fd, offsetBytes, lengthBytes);
   }
 
   writeNow(offsetBytes: number, data: Buffer): boolean {

@@ -134,6 +134,14 @@ export interface BlockDevice {
    * disk. False: call `write`. Throws a BlockError when the write failed.
    */
   writeNow?(offsetBytes: number, data: Buffer): boolean;
+  /**
+   * Optional: write `prefix`, then the bytes of [offset, offset+length),
+   * straight to the non-blocking TCP socket `sockFd` (nothing else may be
+   * queued on it), if that cannot wait for the disk. Returns the bytes
+   * written — possibly short when the socket buffer fills; the caller
+   * writes the rest — or -1 when nothing was written: use `read`.
+   */
+  sendTo?(sockFd: number, prefix: Buffer, offsetBytes: number, lengthBytes: number): number;
   /** Make every completed write durable (fdatasync). */
   flush(): Promise<void>;
   /** Deallocate; afterwards the range reads as zeroes. Rejects ENOTSUP if !canDiscard. */

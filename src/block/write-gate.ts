@@ -112,6 +112,14 @@ export class GatedDevice implements BlockDevice {
     }
   }
 
+  sendTo(sockFd: number, prefix: Buffer, offsetBytes: number, lengthBytes: number): number {
+    try {
+      return this.inner.sendTo?.(sockFd, prefix, offsetBytes, lengthBytes) ?? -1;
+    } catch {
+      return -1;
+    }
+  }
+
   /** A synchronous write cannot overlap an exclusive section; it only has to wait for none to be pending. */
   writeNow(offsetBytes: number, data: Buffer): boolean {
     if (!this.inner.writeNow || this.gate.busy) return false;

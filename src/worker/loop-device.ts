@@ -50,6 +50,9 @@ export class LoopDevice implements BlockDevice {
   writeNow(offsetBytes: number, data: Buffer): boolean {
     return this.inner.writeNow?.(offsetBytes, data) ?? false;
   }
+  sendTo(sockFd: number, prefix: Buffer, offsetBytes: number, lengthBytes: number): number {
+    return this.inner.sendTo?.(sockFd, prefix, offsetBytes, lengthBytes) ?? -1;
+  }
   write(offsetBytes: number, data: Buffer, opts?: WriteOptions): Promise<void> {
     this.inflightCount++;
     return this.inner.write(offsetBytes, data, opts).then(this.onDone, this.onFail);

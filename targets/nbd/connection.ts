@@ -6,10 +6,13 @@
  *
  * Backpressure: reading pauses while the bytes of requests in flight (read
  * lengths + write payloads) exceed `maxInflightBytes`, while more than
- * `maxInflightRequests` are in flight, or while the socket's write buffer
- * is full; it resumes when all three are below their limits again.
+ * `maxInflightRequests` are in flight, while the socket's write buffer is
+ * full, or while replies are held behind a partly sent one; it resumes
+ * when all are clear again.
  */
+import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { BufferPool, SlabAllocator } from '../../src/block/buffer-pool.js';
 import type { LunHandle } from '../../src/worker/contract.js';
@@ -36,6 +39,9 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
 /** Reads and writes up to this size try the device's synchronous fast path first. */
 const NOW_MAX_BYTES = 32 * 1024;
 
+/** Reads at least this long go from the page cache to the socket when the device can (BlockDevice.sendTo). */
+const SEND_MIN_BYTES = 64 * 1024;
+
 /** Corked reply bytes that are flushed without waiting for the check phase. */
 const FLUSH_AT_BYTES = 128 * 1024;
 
@@ -57,6 +63,10 @@ export class NbdConnection {
   private readonly pool = new BufferPool();
   /** Replies of fast-path reads: header and data in one buffer. */
   private readonly slab = new SlabAllocator();
+  /** The plain TCP socket's descriptor for sendTo, or -1 (TLS, bridged streams). */
+  private readonly sockFd: number;
+  /** Replies held back while the rest of a partly sent reply is read (see sendRead). */
+  private held: { bufs: Buffer[]; lease: Buffer | undefined }[] | undefined;
   private readonly leases: Buffer[] = [];
   private readonly returnLeaseBound = (): void => {
     const b = this.leases.shift();
@@ -87,6 +97,7 @@ export class NbdConnection {
       metaContextIds: state.metaContextIds,
     };
     this.xctx = { device: lun.device, minBlockBytes: s.minBlockBytes, pool: this.pool };
+    this.sockFd = socketFd(stream);
     this.framer = new RequestFramer({
       extended: state.replyMode === 'extended',
       maxPayloadBytes: s.maxPayloadBytes,
@@ -133,7 +144,10 @@ export class NbdConnection {
 
   private overLimit(): boolean {
     return (
-      this.writeBlocked || this.inflightBytes >= this.limits.maxInflightBytes || this.inflightCount >= this.limits.maxInflightRequests
+      this.writeBlocked ||
+      this.held !== undefined || // a partly sent reply: later replies wait, so new requests do too
+      this.inflightBytes >= this.limits.maxInflightBytes ||
+      this.inflightCount >= this.limits.maxInflightRequests
     );
   }
 
@@ -181,7 +195,7 @@ export class NbdConnection {
       this.write(buildError(r, v.errno, v.message));
       return;
     }
-    if (this.completeNow(v.req, fr.payload, r)) return;
+    if (this.completeNow(v.req, fr.payload, r) || this.sendRead(v.req, r)) return;
     const { op, bytes } = statsOf(v.req);
     const cost = Math.max(bytes, 1);
     this.inflightBytes += cost;
@@ -228,9 +242,69 @@ export class NbdConnection {
     return true;
   }
 
+  /**
+   * A large read of data in the page cache leaves through sendfile(2)
+   * (BlockDevice.sendTo), written to the socket directly: only when nothing
+   * else is queued on it, so replies stay whole and in order. When the
+   * socket buffer fills part way, the rest is read the ordinary way while
+   * later replies are held back behind it. Never with reply chunks that
+   * would report holes (the device declines ranges with holes).
+   */
+  private sendRead(req: ValidRequest, r: ReplyTo): boolean {
+    const len = req.lengthBytes;
+    if (req.type !== NBD_CMD_READ || len < SEND_MIN_BYTES || this.sockFd < 0 || this.held || this.closed) return false;
+    const dev = this.lun.device;
+    if (!dev.sendTo) return false;
+    if (this.corked) this.uncorkBound(); // what is queued goes first
+    if (this.stream.writableLength > 0) return false;
+    const t0 = process.hrtime.bigint();
+    const headBytes = readReplyHeadroom(r.mode);
+    const head = this.slab.take(headBytes);
+    writeReadReplyHead(head, r, req.offsetBytes, len);
+    const sent = dev.sendTo(this.sockFd, head, req.offsetBytes, len);
+    if (sent < 0) return false;
+    if (sent === headBytes + len) {
+      this.lun.stats.record('read', len, Number(process.hrtime.bigint() - t0), true);
+      return true;
+    }
+    this.finishPartialSend(head, sent, req.offsetBytes, len, t0);
+    return true;
+  }
+
+  private finishPartialSend(head: Buffer, sent: number, offset: number, len: number, t0: bigint): void {
+    this.held = [];
+    if (sent < head.length) this.stream.write(head.subarray(sent));
+    const done = Math.max(0, sent - head.length);
+    this.inflightBytes += len;
+    this.inflightCount++;
+    void this.lun.device.read(offset + done, len - done).then(
+      (data) => {
+        this.lun.stats.record('read', len, Number(process.hrtime.bigint() - t0), true);
+        this.inflightBytes -= len;
+        this.inflightCount--;
+        if (!this.closed && !this.stream.destroyed) this.stream.write(data);
+        const held = this.held ?? [];
+        this.held = undefined;
+        for (const h of held) this.write(h.bufs, h.lease);
+        this.updateFlow();
+        this.maybeEnd();
+      },
+      (err: unknown) => {
+        // Part of the reply is on the wire: the only way to fail it is to drop the connection (proto.md, simple replies).
+        this.inflightCount--;
+        this.log.warn({ err: (err as Error).message }, 'nbd read failed after part of its reply was sent, disconnecting');
+        this.stream.destroy();
+      },
+    );
+  }
+
   /** One reply buffer, no lease (see `write`). */
   private write1(buf: Buffer): void {
     if (this.closed || this.stream.destroyed) return;
+    if (this.held) {
+      this.held.push({ bufs: [buf], lease: undefined });
+      return;
+    }
     if (!this.corked) {
       this.corked = true;
       this.stream.cork();
@@ -249,6 +323,10 @@ export class NbdConnection {
    */
   private write(bufs: Buffer[], lease?: Buffer): void {
     if (this.closed || this.stream.destroyed) return;
+    if (this.held) {
+      this.held.push({ bufs, lease });
+      return;
+    }
     if (!this.corked) {
       this.corked = true;
       this.stream.cork();
@@ -283,4 +361,15 @@ export class NbdConnection {
     this.stream.off('data', this.onDataBound);
     this.onClosed();
   }
+}
+
+/**
+ * The descriptor of a plain TCP socket, for sendfile; -1 for anything else.
+ * A TLS stream must never be bypassed (the bytes would go out unencrypted).
+ * `_handle.fd` is Node's (undocumented, long-stable) TCPWrap descriptor.
+ */
+function socketFd(stream: Duplex): number {
+  if (!(stream instanceof net.Socket) || stream instanceof tls.TLSSocket) return -1;
+  const fd = (stream as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : -1;
 }
