@@ -118,13 +118,7 @@ export class PduFramer {
  * padding, data digest. Write the parts in order (socket.cork/uncork).
  */
 export function encodePdu(pdu: Draft<Pdu>, digests: DigestSettings): Buffer[] {
-  let header = encodeHeader(pdu);
-  if (digests.headerDigest) {
-    const h = Buffer.allocUnsafe(header.length + DIGEST_BYTES);
-    header.copy(h);
-    h.writeUInt32LE(crc32c(header), header.length);
-    header = h;
-  }
+  const header = encodeHeaderDigested(pdu, digests);
   const data = pdu.data;
   if (!data || data.length === 0) return [header];
   const pad = PADDING[padBytes(data.length)]!;
@@ -136,6 +130,19 @@ export function encodePdu(pdu: Draft<Pdu>, digests: DigestSettings): Buffer[] {
     out.push(d);
   }
   return out;
+}
+
+/**
+ * The header (+ header digest) alone. `dataLength`: the DataSegmentLength
+ * of a data segment sent separately (from the device, with no data digest).
+ */
+export function encodeHeaderDigested(pdu: Draft<Pdu>, digests: DigestSettings, dataLength?: number): Buffer {
+  const header = encodeHeader(pdu, dataLength);
+  if (!digests.headerDigest) return header;
+  const h = Buffer.allocUnsafe(header.length + DIGEST_BYTES);
+  header.copy(h);
+  h.writeUInt32LE(crc32c(header), header.length);
+  return h;
 }
 
 /** Convenience for tests and the login phase: one contiguous Buffer. */

@@ -221,9 +221,10 @@ export function padBytes(length: number): number {
 
 /**
  * Encode the BHS (+AHS) of `pdu` into a fresh Buffer. The data segment is not
- * copied: `encodePdu` returns it as a separate iovec element.
+ * copied: `encodePdu` returns it as a separate iovec element. `dataLength`
+ * overrides the DataSegmentLength for data sent from elsewhere (sendfile).
  */
-export function encodeHeader(pdu: Draft<Pdu>): Buffer {
+export function encodeHeader(pdu: Draft<Pdu>, dataLength = pdu.data?.length ?? 0): Buffer {
   const layout = LAYOUTS[pdu.opcode]!;
   const ahs = pdu.ahs?.length ? encodeAhs(pdu.ahs) : undefined;
   const bhs = Buffer.alloc(BHS_BYTES + (ahs?.length ?? 0));
@@ -238,7 +239,7 @@ export function encodeHeader(pdu: Draft<Pdu>): Buffer {
     bhs[4] = ahs.length / 4;
     ahs.copy(bhs, BHS_BYTES);
   }
-  bhs.writeUIntBE(pdu.data?.length ?? 0, 5, 3);
+  bhs.writeUIntBE(dataLength, 5, 3);
   return bhs;
 }
 

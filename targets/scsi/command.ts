@@ -13,6 +13,8 @@ export interface Reply {
   status: number;
   sense?: SenseSpec;
   dataIn?: Buffer;
+  /** A READ whose data the transport sends from the device (ScsiResult.dataInFrom); `read` is the ordinary way. */
+  dataInFrom?: { offsetBytes: number; lengthBytes: number; read(): Promise<Reply> };
 }
 
 export const GOOD: Reply = Object.freeze({ status: 0x00 }) as Reply;

@@ -16,7 +16,7 @@ import { rwXfer } from './io.js';
 import { cdbLength, findRow, OPCODES, SA_OPCODES } from './opcodes.js';
 import { loadPr, savePrFile } from './pr-store.js';
 import { encodeSense, illegalRequest, INTERNAL_TARGET_FAILURE, INVALID_OPCODE, invalidFieldInCdb } from './sense.js';
-import type { ScsiCommand, ScsiNexus, ScsiResult, ScsiTargetServer, ScsiTransportHooks } from './types.js';
+import type { DeferredDataIn, ScsiCommand, ScsiNexus, ScsiResult, ScsiTargetServer, ScsiTransportHooks } from './types.js';
 
 /** Pending unit attentions kept per I_T_L nexus; older ones win when full. */
 const MAX_PENDING_UA = 16;
@@ -244,7 +244,20 @@ export class ScsiTargetDevice implements ScsiTargetServer, Core {
     if (reply.dataIn && reply.dataIn.length > 0) {
       out.dataIn = reply.dataIn.length > cmd.expectedLength ? reply.dataIn.subarray(0, cmd.expectedLength) : reply.dataIn;
     }
+    if (reply.dataInFrom && lu) out.dataInFrom = this.deferred(cmd, lu, reply.dataInFrom, transferLength);
     return out;
+  }
+
+  private deferred(cmd: ScsiCommand, lu: LuState, d: NonNullable<Reply['dataInFrom']>, transferLength: number): DeferredDataIn {
+    const t0 = process.hrtime.bigint();
+    const stats = lu.handle.stats;
+    return {
+      device: lu.handle.device,
+      offsetBytes: d.offsetBytes,
+      lengthBytes: Math.min(d.lengthBytes, cmd.expectedLength),
+      read: () => d.read().then((r) => this.finish(cmd, lu, r, transferLength)),
+      sent: () => stats.record('read', d.lengthBytes, Number(process.hrtime.bigint() - t0), true),
+    };
   }
 }
 

@@ -3,6 +3,7 @@
  * emulation (targets/scsi). Transport-independent: the transport gathers all
  * data-out before `execute`, and sends data-in / status afterwards.
  */
+import type { BlockDevice } from '../../src/block/device.js';
 
 /** An I_T nexus: one initiator port talking to one target port. */
 export interface ScsiNexus {
@@ -32,6 +33,28 @@ export interface ScsiCommand {
   taskAttr: TaskAttribute;
   /** Transport task tag, for aborts. */
   taskTag: number;
+  /**
+   * The transport can send a large READ's data straight from the device
+   * (BlockDevice.sendTo): the result may then carry `dataInFrom` instead
+   * of `dataIn`.
+   */
+  canSendFromDevice?: boolean;
+}
+
+/**
+ * Data-in not read yet: `lengthBytes` of `device` from `offsetBytes`, GOOD
+ * status if it all gets sent. The transport sends it with `device.sendTo`
+ * and reports `sent`; where it cannot (nothing was sent), it calls `read`
+ * for the command's ordinary result (data-in, or CHECK CONDITION when the
+ * read fails) and sends that instead.
+ */
+export interface DeferredDataIn {
+  device: BlockDevice;
+  offsetBytes: number;
+  lengthBytes: number;
+  read(): Promise<ScsiResult>;
+  /** Account the transfer (per-LUN stats) once it went out through sendTo. */
+  sent(): void;
 }
 
 export interface ScsiResult {
@@ -41,6 +64,8 @@ export interface ScsiResult {
   sense?: Buffer;
   /** Data-in, already truncated to the CDB's allocation length; never longer than expectedLength. */
   dataIn?: Buffer;
+  /** Instead of `dataIn`, only when the command allowed it (`canSendFromDevice`). */
+  dataInFrom?: DeferredDataIn;
   /**
    * Bytes the command would move per its CDB (data-in or data-out). The
    * transport derives residual over/underflow from this vs expectedLength.

@@ -3,7 +3,10 @@
  * framing, batched writes (cork now, uncork on nextTick), backpressure, and
  * NOP-In keep-alive pings. Protocol decisions live in Session.
  */
+import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
+import type { BlockDevice } from '../../../src/block/device.js';
 import type { TargetView } from '../../../src/worker/contract.js';
 import { Op, RESERVED_TAG } from '../constants.js';
 import { encodePdu, PduFramer, type DigestSettings } from '../framer.js';
@@ -22,6 +25,14 @@ export interface ConnectionOptions {
   pingTimeoutMs: number;
 }
 
+/** One Data-In PDU whose data segment is sent from the device. */
+export interface DeviceDataIn {
+  header: Buffer;
+  /** Device byte offset and length of its data segment (a multiple of 4: no padding). */
+  offsetBytes: number;
+  lengthBytes: number;
+}
+
 export const DEFAULT_CONNECTION_OPTIONS: ConnectionOptions = { pingIntervalMs: 30_000, pingTimeoutMs: 30_000 };
 
 export class Connection {
@@ -32,6 +43,10 @@ export class Connection {
   private readonly framer: PduFramer;
   private readonly digests: DigestSettings;
   private corked = false;
+  /** The plain TCP socket's descriptor for sendfile, or -1 (TLS, bridged streams). */
+  private readonly sockFd: number;
+  /** PDUs held back while the rest of a partly sent Data-In is read (see sendFromDevice). */
+  private held: Buffer[] | undefined;
   private lastRx = 0;
   private pingTtt = RESERVED_TAG;
   private pingSentAt = 0;
@@ -56,6 +71,71 @@ export class Connection {
     this.maxSendSegment = p.initiatorMrdsl;
     this.digests = { headerDigest: p.headerDigest, dataDigest: p.dataDigest };
     this.framer = new PduFramer({ ...this.digests, maxRecvDataSegmentLength: p.targetMrdsl });
+    this.sockFd = socketFd(stream);
+  }
+
+  get digestSettings(): DigestSettings {
+    return this.digests;
+  }
+
+  /** Data-in may be sent straight from a device: plain TCP, no data digest (it would need the bytes). */
+  get canSendFromDevice(): boolean {
+    return this.sockFd >= 0 && !this.digests.dataDigest;
+  }
+
+  /**
+   * Send Data-In PDUs whose data comes from `device` with sendfile
+   * (BlockDevice.sendTo), written to the socket directly: only when nothing
+   * is queued on it, so PDUs stay whole and ordered. False: nothing was
+   * sent (not cached, a hole, the socket busy); the caller reads the data
+   * instead. When the socket buffer fills part way, the rest is read the
+   * ordinary way and every later PDU waits behind it.
+   */
+  sendFromDevice(pdus: DeviceDataIn[], device: BlockDevice): boolean {
+    if (!this.canSendFromDevice || this.held || this.closed || !device.sendTo) return false;
+    if (this.corked) this.uncork(); // what is queued goes first
+    if (this.stream.writableLength > 0) return false;
+    for (let i = 0; i < pdus.length; i++) {
+      const p = pdus[i]!;
+      const n = device.sendTo(this.sockFd, p.header, p.offsetBytes, p.lengthBytes);
+      if (n === p.header.length + p.lengthBytes) continue;
+      if (n < 0 && i === 0) return false;
+      this.finishFromDevice(pdus, i, Math.max(n, 0), device);
+      break;
+    }
+    return true;
+  }
+
+  private finishFromDevice(pdus: DeviceDataIn[], i: number, sent: number, device: BlockDevice): void {
+    this.held = [];
+    this.stream.pause(); // new commands wait too
+    const p = pdus[i]!;
+    if (sent < p.header.length) this.stream.write(p.header.subarray(sent));
+    const from = p.offsetBytes + Math.max(0, sent - p.header.length);
+    const last = pdus[pdus.length - 1]!;
+    device.read(from, last.offsetBytes + last.lengthBytes - from).then(
+      (data) => {
+        if (this.closed) return;
+        let at = p.offsetBytes + p.lengthBytes - from;
+        this.stream.write(data.subarray(0, at));
+        for (const q of pdus.slice(i + 1)) {
+          this.stream.write(q.header);
+          this.stream.write(data.subarray(at, at + q.lengthBytes));
+          at += q.lengthBytes;
+        }
+        const held = this.held ?? [];
+        this.held = undefined;
+        let ok = true;
+        for (const b of held) ok = this.stream.write(b);
+        if (ok) this.stream.resume();
+      },
+      (err: unknown) => {
+        // Part of the Data-In sequence is on the wire; ERL 0 cannot take it back.
+        this.target.log.warn({ target: this.target.name, conn: this.peer, err: (err as Error).message }, 'iscsi read failed after part of its data was sent');
+        this.close('read failed mid data-in');
+        this.stream.destroy();
+      },
+    );
   }
 
   /** Send the final login response (no digests yet, §13.1), then start reading. */
@@ -77,6 +157,10 @@ export class Connection {
       this.corked = true;
       this.stream.cork();
       process.nextTick(this.uncork);
+    }
+    if (this.held) {
+      for (const part of encodePdu(pdu, this.digests)) this.held.push(part);
+      return;
     }
     let ok = true;
     for (const part of encodePdu(pdu, this.digests)) ok = this.stream.write(part);
@@ -140,4 +224,15 @@ export class Connection {
       statSN: this.statSN, expCmdSN: this.owner.expCmdSN, maxCmdSN: this.owner.maxCmdSN,
     });
   }
+}
+
+/**
+ * The descriptor of a plain TCP socket, for sendfile; -1 for anything else.
+ * A TLS stream must never be bypassed (the bytes would go out unencrypted).
+ * `_handle.fd` is Node's (undocumented, long-stable) TCPWrap descriptor.
+ */
+function socketFd(stream: Duplex): number {
+  if (!(stream instanceof net.Socket) || stream instanceof tls.TLSSocket) return -1;
+  const fd = (stream as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : -1;
 }

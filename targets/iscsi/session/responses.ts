@@ -23,9 +23,43 @@ export interface SendLimits {
 
 /** Data-In PDUs (+ a SCSI Response unless status collapsed into the last Data-In). */
 export function buildTaskResponses(task: Task, result: ScsiResult, stamp: Stamp, limits: SendLimits): Draft<DataIn | ScsiResponsePdu>[] {
-  const out: Draft<DataIn | ScsiResponsePdu>[] = [];
   const dataIn = task.direction === 'read' || task.direction === 'bidi' ? result.dataIn : undefined;
   const inLen = dataIn ? Math.min(dataIn.length, task.readLength) : 0;
+  return build(task, result, stamp, limits, inLen, (offset, length) => dataIn!.subarray(offset, offset + length));
+}
+
+/**
+ * The same PDUs for data-in still on the device (`result.dataInFrom`):
+ * the Data-In drafts carry no data, `lengths[i]` is the data length of
+ * `pdus[i]` (0 for a SCSI Response).
+ */
+export function buildDeferredResponses(
+  task: Task,
+  result: ScsiResult,
+  stamp: Stamp,
+  limits: SendLimits,
+): { pdus: Draft<DataIn | ScsiResponsePdu>[]; lengths: number[] } {
+  const inLen = Math.min(result.dataInFrom?.lengthBytes ?? 0, task.readLength);
+  const lengths: number[] = [];
+  const pdus = build(task, result, stamp, limits, inLen, (_offset, length) => {
+    lengths.push(length);
+    return EMPTY;
+  });
+  while (lengths.length < pdus.length) lengths.push(0);
+  return { pdus, lengths };
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function build(
+  task: Task,
+  result: ScsiResult,
+  stamp: Stamp,
+  limits: SendLimits,
+  inLen: number,
+  dataFor: (offset: number, length: number) => Buffer,
+): Draft<DataIn | ScsiResponsePdu>[] {
+  const out: Draft<DataIn | ScsiResponsePdu>[] = [];
   const res = task.direction === 'read' ? readResidual(result.transferLength, inLen, task.readLength) : residual(result.transferLength, task.edtl);
   const collapse = inLen > 0 && task.direction === 'read' && canCollapseStatus(result.status, result.sense);
   const pieces = planDataIn(inLen, limits.maxSegment, limits.maxBurstLength);
@@ -48,7 +82,7 @@ export function buildTaskResponses(task: Task, result: ScsiResult, stamp: Stamp,
       dataSN: task.dataSN++,
       bufferOffset: piece.offset,
       residualCount: withStatus ? res.residualCount : 0,
-      data: dataIn!.subarray(piece.offset, piece.offset + piece.length),
+      data: dataFor(piece.offset, piece.length),
     };
     out.push(pdu);
   }

@@ -5,7 +5,7 @@
  * Task management lives in tmf.ts. Connections are shells (connection.ts).
  */
 import type { TargetView } from '../../../src/worker/contract.js';
-import type { DataDirection, ScsiNexus, ScsiResult, ScsiTargetServer, TaskAttribute } from '../../scsi/types.js';
+import type { DataDirection, DeferredDataIn, ScsiNexus, ScsiResult, ScsiTargetServer, TaskAttribute } from '../../scsi/types.js';
 import { LogoutReason, LogoutResponse, Op, RejectReason, RESERVED_TAG } from '../constants.js';
 import type { IscsiHandOffState } from '../directory.js';
 import { answerText, TextContinuation } from '../discovery.js';
@@ -14,10 +14,11 @@ import type { NegotiatedParams } from '../login/keys.js';
 import { lunToNumber } from '../lun.js';
 import type { DataOut, Draft, Pdu, PduViolation, ScsiCommandPdu, TargetPdu, TextRequest, LogoutRequest, TmfRequest } from '../pdu-types.js';
 import { isViolation } from '../pdu-types.js';
+import { encodeHeaderDigested } from '../framer.js';
 import { encodeHeader } from '../pdu.js';
 import { decodeText, encodeText } from '../text.js';
-import type { Connection, ConnectionOwner } from './connection.js';
-import { buildR2t, buildTaskResponses, type Stamp } from './responses.js';
+import type { Connection, ConnectionOwner, DeviceDataIn } from './connection.js';
+import { buildDeferredResponses, buildR2t, buildTaskResponses, type SendLimits, type Stamp } from './responses.js';
 import { CmdSnWindow } from './sn.js';
 import { Task } from './task.js';
 import { handleTmf, type TmfHost } from './tmf.js';
@@ -218,6 +219,7 @@ export class Session implements ConnectionOwner, TmfHost {
       dataOut: task.dataOut,
       taskAttr: ATTRS[task.attr & 7]!,
       taskTag: task.itt,
+      canSendFromDevice: conn.canSendFromDevice,
     };
     const now = this.scsi.execute(cmd);
     if (!(now instanceof Promise)) return this.complete(conn, task, now);
@@ -231,7 +233,39 @@ export class Session implements ConnectionOwner, TmfHost {
     if (this.tasks.get(task.itt) === task) this.tasks.delete(task.itt);
     if (task.aborted || conn.closed) return; // aborted: no response (§4.2.3.3)
     const limits = { maxSegment: conn.maxSendSegment, maxBurstLength: this.params.maxBurstLength };
+    const deferred = result.dataInFrom;
+    if (deferred) {
+      if (this.sendFromDevice(conn, task, result, deferred, limits)) return;
+      // Nothing went out: read the data the ordinary way and answer with that.
+      this.tasks.set(task.itt, task);
+      task.settled = deferred.read().then(
+        (r) => this.complete(conn, task, r),
+        () => this.complete(conn, task, { status: 0x02, transferLength: task.edtl, sense: HARDWARE_ERROR_SENSE }),
+      );
+      return;
+    }
     for (const pdu of buildTaskResponses(task, result, this.stamp(conn), limits)) conn.send(pdu);
+  }
+
+  /** Data-In straight from the device (sendfile); false with nothing sent and no SN consumed. */
+  private sendFromDevice(conn: Connection, task: Task, result: ScsiResult, d: DeferredDataIn, limits: SendLimits): boolean {
+    if (task.direction !== 'read' || limits.maxSegment % 4 !== 0 || d.lengthBytes % 4 !== 0) return false;
+    const statSN = conn.statSN;
+    const dataSN = task.dataSN;
+    const { pdus, lengths } = buildDeferredResponses(task, result, this.stamp(conn), limits);
+    const direct: DeviceDataIn[] = [];
+    for (let i = 0; i < pdus.length; i++) {
+      const pdu = pdus[i]!;
+      if (pdu.opcode !== Op.DATA_IN || lengths[i] === 0) break;
+      direct.push({ header: encodeHeaderDigested(pdu, conn.digestSettings, lengths[i]), offsetBytes: d.offsetBytes + pdu.bufferOffset, lengthBytes: lengths[i]! });
+    }
+    if (direct.length === pdus.length && conn.sendFromDevice(direct, d.device)) {
+      d.sent();
+      return true;
+    }
+    conn.statSN = statSN; // as if never built
+    task.dataSN = dataSN;
+    return false;
   }
 
   private handleText(conn: Connection, pdu: TextRequest): void {

@@ -37,7 +37,10 @@ function checkedRange(ctx: Ctx, writing: boolean): LbaRange | Reply {
   return r;
 }
 
-/** Synchronous when the data came from the page cache (readBlocksNow). */
+/**
+ * Synchronous when the data came from the page cache (readBlocksNow), or
+ * when a large read is left for the transport to send from the device.
+ */
 export function read(ctx: Ctx): Reply | Promise<Reply> {
   const { lu } = ctx;
   const r = checkedRange(ctx, false);
@@ -48,8 +51,16 @@ export function read(ctx: Ctx): Reply | Promise<Reply> {
   const want = Math.min(r.blocks, Math.ceil(ctx.cmd.expectedLength / bs));
   if (want === 0) return GOOD;
   const now = readBlocksNow(lu, r.lba, want);
-  return now ? readReply(ctx, now) : readLater(ctx, r.lba, want);
+  if (now) return readReply(ctx, now);
+  if (ctx.cmd.canSendFromDevice && want * bs >= SEND_MIN_BYTES && lu.handle.device.sendTo) {
+    const lba = r.lba;
+    return { status: 0, dataInFrom: { offsetBytes: lba * bs, lengthBytes: want * bs, read: () => readLater(ctx, lba, want) } };
+  }
+  return readLater(ctx, r.lba, want);
 }
+
+/** READs at least this long may be sent straight from the device by the transport (ScsiResult.dataInFrom). */
+const SEND_MIN_BYTES = 64 * 1024;
 
 async function readLater(ctx: Ctx, lba: number, blocks: number): Promise<Reply> {
   const data = await readBlocks(ctx.lu, lba, blocks);
