@@ -11,19 +11,27 @@
  *
  * The risk is a write that does block: writeback throttling
  * (balance_dirty_pages) or a page fault on a cold page. Such a stall holds
- * only this target's loop (one target per worker), and the first write
- * that takes longer than SLOW_WRITE_MS turns inline writes off for
- * BACKOFF_MS, so the threadpool absorbs a throttled period. FUA writes
- * (the O_DSYNC descriptor) never come here: they wait for the disk.
+ * only this target's loop (one target per worker), and SLOW_WRITES_TO_BACK_OFF
+ * writes slower than SLOW_WRITE_MS within SLOW_WINDOW_MS turn inline
+ * writes off for BACKOFF_MS, so the threadpool absorbs a throttled period.
+ * One slow write alone does not: on a busy or virtual machine a preempted
+ * thread makes an ordinary 4 KiB write look slow a few times a second
+ * (three back-offs in a 5 s bench run sent 3 s of writes to the threadpool),
+ * while throttling and disk-bound writes come in runs. FUA writes (the
+ * O_DSYNC descriptor) never come here: they wait for the disk.
  */
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
 export const SLOW_WRITE_MS = 1;
+export const SLOW_WRITES_TO_BACK_OFF = 3;
+export const SLOW_WINDOW_MS = 1000;
 export const BACKOFF_MS = 1000;
 
 export class InlineWriter {
   private offUntil = 0;
+  /** When the last SLOW_WRITES_TO_BACK_OFF slow writes finished (oldest first). */
+  private readonly slowAt: number[] = [];
   /** How often a slow write turned inline writes off (tests and logs). */
   backoffs = 0;
 
@@ -42,10 +50,17 @@ export class InlineWriter {
       done += fs.writeSync(fd, data, done, data.length - done, offset + done);
     }
     const t1 = this.now();
-    if (t1 - t0 > SLOW_WRITE_MS) {
-      this.offUntil = t1 + BACKOFF_MS;
-      this.backoffs++;
-    }
+    if (t1 - t0 > SLOW_WRITE_MS) this.slowWrite(t1);
     return true;
+  }
+
+  private slowWrite(at: number): void {
+    this.slowAt.push(at);
+    if (this.slowAt.length > SLOW_WRITES_TO_BACK_OFF) this.slowAt.shift();
+    if (this.slowAt.length === SLOW_WRITES_TO_BACK_OFF && at - this.slowAt[0]! <= SLOW_WINDOW_MS) {
+      this.offUntil = at + BACKOFF_MS;
+      this.backoffs++;
+      this.slowAt.length = 0;
+    }
   }
 }

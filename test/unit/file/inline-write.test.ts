@@ -25,15 +25,30 @@ describe('InlineWriter', () => {
     expect(fs.fstatSync(fd).size).toBe(65536 + 4096); // the large one was not written
   });
 
-  it('a slow write turns inline writes off for the back-off period, then back on', () => {
+  it('a run of slow writes turns inline writes off for the back-off period, then back on; one alone does not', () => {
     let t = 0;
-    const clock = [0, SLOW_WRITE_MS + 0.5]; // the first write "takes" longer than the limit
-    const w = new InlineWriter(8192, () => (clock.length ? clock.shift()! : t));
+    let slow = false;
+    // Each write reads the clock twice; a "slow" one ends SLOW_WRITE_MS + 0.5 after it started.
+    let second = false;
+    const w = new InlineWriter(8192, () => {
+      second = !second;
+      return second || !slow ? t : t + SLOW_WRITE_MS + 0.5;
+    });
+    slow = true;
+    expect(w.tryWrite(fd, Buffer.alloc(512, 1), 0)).toBe(true);
+    expect(w.backoffs).toBe(0); // one slow write: a hiccup, not throttling
+    t = 2000; // the next ones come long after: still no run
+    expect(w.tryWrite(fd, Buffer.alloc(512, 1), 0)).toBe(true);
+    t = 2100;
+    expect(w.tryWrite(fd, Buffer.alloc(512, 1), 0)).toBe(true);
+    expect(w.backoffs).toBe(0);
+    t = 2200; // third slow write within SLOW_WINDOW_MS of the first of the run
     expect(w.tryWrite(fd, Buffer.alloc(512, 1), 0)).toBe(true);
     expect(w.backoffs).toBe(1);
-    t = SLOW_WRITE_MS + 1;
+    slow = false;
+    t = 2200 + SLOW_WRITE_MS + 1;
     expect(w.tryWrite(fd, Buffer.alloc(512, 2), 0)).toBe(false);
-    t = SLOW_WRITE_MS + 1 + BACKOFF_MS;
+    t = 2200 + SLOW_WRITE_MS + 1 + BACKOFF_MS;
     expect(w.tryWrite(fd, Buffer.alloc(512, 3), 0)).toBe(true);
     expect(fs.readFileSync(path.join(dir, 'f'))[0]).toBe(3);
   });
