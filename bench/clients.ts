@@ -1,8 +1,12 @@
 /**
  * The client tools, identical for every system: `qemu-img bench` (count
  * based; IOPS = requests / run time, mean latency by Little's law =
- * depth × time / requests, exact at QD1) and fio's nbd engine (time based,
- * its own JSON figures). Both return the exact command line they ran.
+ * depth × time / requests, exact at QD1), fio's nbd engine (time based,
+ * its own JSON figures) and libiscsi's `iscsi-perf` (time based, random
+ * reads; the per-target scaling runs use it over iSCSI because it costs
+ * the client far less CPU per request than qemu-img, and three clients
+ * share the cores with the daemon there). All return the exact command
+ * line they ran.
  */
 import { commandLine, run } from './proc.js';
 import type { Workload } from './workloads.js';
@@ -74,6 +78,24 @@ export async function fio(w: Workload, url: string, seconds: number, rw?: string
     seconds,
     bytes: dirs.reduce((a, d) => a + d.io_bytes, 0),
     command: commandLine('fio', args),
+  };
+}
+
+/** `iscsi-perf` random reads of `w.blockBytes` at `w.depth` for `seconds`; its closing "iops average". */
+export async function iscsiPerf(w: Workload, url: string, seconds: number): Promise<Sample> {
+  const blocks = Math.max(1, Math.round(w.blockBytes / 512));
+  const args = ['-m', String(w.depth), '-b', String(blocks), '-r', '-t', String(seconds), url];
+  const r = await run('iscsi-perf', args);
+  const m = /iops average (\d+)(?![\s\S]*iops average)/.exec(r.stdout); // the last one: over the whole run
+  if (!m) throw new Error(`iscsi-perf printed no average: ${r.stdout.slice(-300)}`);
+  const iops = Number(m[1]);
+  return {
+    iops,
+    bytesPerSecond: iops * blocks * 512,
+    meanLatencyUs: (w.depth / Math.max(iops, 1e-9)) * 1e6,
+    seconds,
+    bytes: iops * blocks * 512 * seconds,
+    command: commandLine('iscsi-perf', args),
   };
 }
 

@@ -8,7 +8,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fio, qemuImgBench, type Sample } from './clients.js';
+import { fio, iscsiPerf, type Sample } from './clients.js';
 import { summarize, type Summary } from './stats.js';
 import { startBlockgate, type Running } from './systems.js';
 import type { Protocol, Workload } from './workloads.js';
@@ -55,12 +55,10 @@ function urls(sys: Running, p: Protocol): string[] {
   );
 }
 
-/** Three clients at once, one per target; IOPS summed. */
-async function drive(sys: Running, p: Protocol, seconds: number, count: number): Promise<Sample[]> {
+/** Three clients at once, one per target, all time based (fio over NBD, iscsi-perf over iSCSI); IOPS summed. */
+async function drive(sys: Running, p: Protocol, seconds: number): Promise<Sample[]> {
   const w = SCALING_WORKLOAD;
-  return Promise.all(
-    urls(sys, p).map((u) => (p === 'nbd' ? fio(w, u, seconds, 'randread') : qemuImgBench({ ...w, tool: 'qemu-img' }, u, count))),
-  );
+  return Promise.all(urls(sys, p).map((u) => (p === 'nbd' ? fio(w, u, seconds, 'randread') : iscsiPerf(w, u, seconds))));
 }
 
 export async function runScaling(dir: string, protocols: Protocol[], rounds: number, seconds: number, log: (m: string) => void): Promise<ScalingResult[]> {
@@ -85,19 +83,15 @@ export async function runScaling(dir: string, protocols: Protocol[], rounds: num
 }
 
 async function scaleOne(modes: Record<string, Running>, p: Protocol, rounds: number, seconds: number, log: (m: string) => void): Promise<ScalingResult> {
-  // qemu-img is count based: size the run from a warm-up on the single loop.
-  let count = 0;
-  if (p === 'iscsi') {
-    for (const m of ['perTarget', 'singleLoop']) await drive(modes[m]!, p, 1, 2000);
-    const warm = await drive(modes.singleLoop!, p, 1, 4000);
-    count = Math.round((warm.reduce((a, s) => a + s.iops, 0) / SCALING_TARGETS) * seconds);
-  }
+  for (const m of ['perTarget', 'singleLoop']) await drive(modes[m]!, p, 1); // warm-up (JIT, sessions, pages)
   const totals: Record<string, number[]> = { perTarget: [], singleLoop: [] };
   const ratios: number[] = [];
   const commands = new Set<string>();
   for (let r = 1; r <= rounds; r++) {
-    for (const m of ['perTarget', 'singleLoop']) {
-      const samples = await drive(modes[m]!, p, seconds, count);
+    // A B, B A, ...: neither mode always runs right after the other's load.
+    const order = r % 2 === 1 ? ['perTarget', 'singleLoop'] : ['singleLoop', 'perTarget'];
+    for (const m of order) {
+      const samples = await drive(modes[m]!, p, seconds);
       samples.forEach((s) => commands.add(s.command.replace(/:\d+\//, ':PORT/')));
       totals[m]!.push(samples.reduce((a, s) => a + s.iops, 0));
       log(`scaling round ${r} ${p} ${m}: ${Math.round(totals[m]!.at(-1)!)} IOPS`);

@@ -10,11 +10,10 @@
  * full, or while replies are held behind a partly sent one; it resumes
  * when all are clear again.
  */
-import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { BufferPool, SlabAllocator } from '../../src/block/buffer-pool.js';
+import { plainSocketFd } from '../../src/util/socket-fd.js';
 import type { LunHandle } from '../../src/worker/contract.js';
 import { NBD_CMD_DISC, NBD_CMD_FLAG_FUA, NBD_CMD_NAMES, NBD_CMD_READ, NBD_CMD_WRITE, NBD_ESHUTDOWN } from './constants.js';
 import { execute, statsOf, type ExecContext } from './commands.js';
@@ -97,7 +96,7 @@ export class NbdConnection {
       metaContextIds: state.metaContextIds,
     };
     this.xctx = { device: lun.device, minBlockBytes: s.minBlockBytes, pool: this.pool };
-    this.sockFd = socketFd(stream);
+    this.sockFd = plainSocketFd(stream);
     this.framer = new RequestFramer({
       extended: state.replyMode === 'extended',
       maxPayloadBytes: s.maxPayloadBytes,
@@ -282,7 +281,7 @@ export class NbdConnection {
         this.lun.stats.record('read', len, Number(process.hrtime.bigint() - t0), true);
         this.inflightBytes -= len;
         this.inflightCount--;
-        if (!this.closed && !this.stream.destroyed) this.stream.write(data);
+        if (!this.closed && !this.stream.destroyed && !this.stream.write(data)) this.writeBlocked = true;
         const held = this.held ?? [];
         this.held = undefined;
         for (const h of held) this.write(h.bufs, h.lease);
@@ -363,13 +362,3 @@ export class NbdConnection {
   }
 }
 
-/**
- * The descriptor of a plain TCP socket, for sendfile; -1 for anything else.
- * A TLS stream must never be bypassed (the bytes would go out unencrypted).
- * `_handle.fd` is Node's (undocumented, long-stable) TCPWrap descriptor.
- */
-function socketFd(stream: Duplex): number {
-  if (!(stream instanceof net.Socket) || stream instanceof tls.TLSSocket) return -1;
-  const fd = (stream as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
-  return typeof fd === 'number' && fd >= 0 ? fd : -1;
-}

@@ -3,10 +3,9 @@
  * framing, batched writes (cork now, uncork on nextTick), backpressure, and
  * NOP-In keep-alive pings. Protocol decisions live in Session.
  */
-import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import tls from 'node:tls';
 import type { BlockDevice } from '../../../src/block/device.js';
+import { plainSocketFd } from '../../../src/util/socket-fd.js';
 import type { TargetView } from '../../../src/worker/contract.js';
 import { Op, RESERVED_TAG } from '../constants.js';
 import { encodePdu, PduFramer, type DigestSettings } from '../framer.js';
@@ -53,7 +52,9 @@ export class Connection {
   private ticks = 0;
   private cancelTimer?: () => void;
   private readonly onData = (chunk: Buffer) => this.receive(chunk);
+  /** Each cork() pairs with one uncork(): an early flush (sendFromDevice) or the pending tick, whichever runs first. */
   private readonly uncork = () => {
+    if (!this.corked) return;
     this.corked = false;
     this.stream.uncork();
   };
@@ -71,7 +72,7 @@ export class Connection {
     this.maxSendSegment = p.initiatorMrdsl;
     this.digests = { headerDigest: p.headerDigest, dataDigest: p.dataDigest };
     this.framer = new PduFramer({ ...this.digests, maxRecvDataSegmentLength: p.targetMrdsl });
-    this.sockFd = socketFd(stream);
+    this.sockFd = plainSocketFd(stream);
   }
 
   get digestSettings(): DigestSettings {
@@ -226,13 +227,3 @@ export class Connection {
   }
 }
 
-/**
- * The descriptor of a plain TCP socket, for sendfile; -1 for anything else.
- * A TLS stream must never be bypassed (the bytes would go out unencrypted).
- * `_handle.fd` is Node's (undocumented, long-stable) TCPWrap descriptor.
- */
-function socketFd(stream: Duplex): number {
-  if (!(stream instanceof net.Socket) || stream instanceof tls.TLSSocket) return -1;
-  const fd = (stream as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
-  return typeof fd === 'number' && fd >= 0 ? fd : -1;
-}
