@@ -20,6 +20,8 @@ import {
   encodeExportNameReply,
   encodeGreeting,
   encodeOptionReply,
+  encodeSimpleReply,
+  writeChunkHeader,
 } from '../../../targets/nbd/wire.js';
 import { infoData, metaData, option, parseOptReplies, request } from '../../helpers/nbd-raw-client.js';
 
@@ -77,6 +79,19 @@ describe('NBD wire codec', () => {
     expect(e.ok && e.value.length).toBe(1n << 35n);
     expect(decodeRequestHeader(request(false, 0, 0, 1n, 0n, 1n), true).ok).toBe(false);
     expect(decodeRequestHeader(request(true, 0, 0, 1n, 0n, 1n), false).ok).toBe(false);
+  });
+
+  it('64-bit header fields round-trip at the 32-bit boundary and the top of the range', () => {
+    for (const v of [0n, 1n, 0xffffffffn, 0x1_0000_0000n, 0xfffffffffffffffen, 0xffffffffffffffffn]) {
+      const h = decodeRequestHeader(request(true, C.NBD_CMD_READ, 0, v, v, v), true);
+      expect(h.ok && [h.value.cookie, h.value.offset, h.value.length]).toEqual([v, v, v]);
+      const want = Buffer.alloc(8);
+      want.writeBigUInt64BE(v);
+      expect(encodeSimpleReply(v, 0).subarray(8).equals(want)).toBe(true);
+      const ext = Buffer.alloc(32);
+      writeChunkHeader(ext, 'extended', 1, 2, v, v, 0xffffffff);
+      expect([ext.subarray(8, 16).equals(want), ext.subarray(16, 24).equals(want), ext.readBigUInt64BE(24)]).toEqual([true, true, 0xffffffffn]);
+    }
   });
 
   it('replies: simple, structured and extended layouts', () => {
