@@ -31,6 +31,7 @@ const MSG_DONTWAIT = 0x40;
 const MSG_NOSIGNAL = 0x4000;
 const MSG_MORE = 0x8000;
 const EAGAIN = 11;
+const CACHESTAT_MISSING = new Set([1 /* EPERM */, 38 /* ENOSYS */, 95 /* EOPNOTSUPP */]);
 const PAGE_BYTES = 4096;
 export const SLOW_SEND_MS = 20;
 export const BACKOFF_MS = 1000;
@@ -75,10 +76,7 @@ function bind(): Bound | null {
       rangeAddr: base + 8,
       statAddr: base + 24,
     };
-    // Probe once: ENOSYS (kernel < 6.5) or a seccomp refusal turns the path off.
-    setU64(b.words, 2, 0);
-    setU64(b.words, 4, PAGE_BYTES);
-    bound = b.cachestat(0, b.rangeAddr, b.statAddr) === 0 || b.errno() === 9 /* EBADF: stdin closed */ ? b : null;
+    bound = b;
   } catch {
     bound = null;
   }
@@ -94,7 +92,7 @@ function getU64(w: Uint32Array, at: number): number {
   return w[at]! + w[at + 1]! * 0x1_0000_0000;
 }
 
-/** True when sendfile with the page-cache check is available here. */
+/** False once sendfile with the page-cache check turned out unavailable here (known after the first call). */
 export function sendfileSupported(): boolean {
   return bind() !== null;
 }
@@ -104,7 +102,11 @@ function cachedAndAllocated(b: Bound, fd: number, offset: number, length: number
   const w = b.words;
   setU64(w, 2, offset);
   setU64(w, 4, length);
-  if (b.cachestat(fd, b.rangeAddr, b.statAddr) !== 0) return false;
+  if (b.cachestat(fd, b.rangeAddr, b.statAddr) !== 0) {
+    // No cachestat here (kernel < 6.5, or a seccomp filter): off for good.
+    if (CACHESTAT_MISSING.has(b.errno())) bound = null;
+    return false;
+  }
   const pages = Math.floor((offset + length - 1) / PAGE_BYTES) - Math.floor(offset / PAGE_BYTES) + 1;
   if (getU64(w, 6) < pages) return false;
   const hole = b.lseek(fd, offset, SEEK_HOLE);
