@@ -60,9 +60,8 @@ export function buildError(r: ReplyTo, errno: number, message: string): Buffer[]
 
 /** Read data at absolute `dataOffset`; in simple mode the whole read in one reply. */
 export function buildReadData(r: ReplyTo, dataOffset: number, data: Buffer, done: boolean): Buffer[] {
-  if (r.mode === 'simple') return data.length ? [encodeSimpleReply(r.cookie, 0), data] : [encodeSimpleReply(r.cookie, 0)];
-  const h = chunk(r, NBD_REPLY_TYPE_OFFSET_DATA, done, 8 + data.length, 8);
-  h.writeBigUInt64BE(BigInt(dataOffset), chunkHeaderBytes(style(r)));
+  const h = Buffer.allocUnsafe(readReplyHeadroom(r.mode));
+  writeReadReplyHead(h, r, dataOffset, data.length, done);
   return data.length ? [h, data] : [h];
 }
 
@@ -75,11 +74,11 @@ export function readReplyHeadroom(mode: ReplyMode): number {
   return mode === 'simple' ? SIMPLE_REPLY_BYTES : chunkHeaderBytes(mode === 'extended' ? 'extended' : 'structured') + 8;
 }
 
-/** Header of the reply whose `lengthBytes` of data (> 0) sit in `b` after `readReplyHeadroom` bytes. */
-export function writeReadReplyHead(b: Buffer, r: ReplyTo, dataOffset: number, lengthBytes: number): void {
+/** Header of the reply (chunk) whose `lengthBytes` of data sit in `b` after `readReplyHeadroom` bytes. */
+export function writeReadReplyHead(b: Buffer, r: ReplyTo, dataOffset: number, lengthBytes: number, done = true): void {
   if (r.mode === 'simple') return writeSimpleReply(b, r.cookie, 0);
   const st = style(r);
-  writeChunkHeader(b, st, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA, r.cookie, r.offset, 8 + lengthBytes);
+  writeChunkHeader(b, st, done ? NBD_REPLY_FLAG_DONE : 0, NBD_REPLY_TYPE_OFFSET_DATA, r.cookie, r.offset, 8 + lengthBytes);
   b.writeBigUInt64BE(BigInt(dataOffset), chunkHeaderBytes(st));
 }
 
