@@ -118,6 +118,11 @@ export interface Extent {
   zero: boolean;
 }
 
+/** Protocols try `readNow` / `writeNow` for requests up to this size. */
+export const FAST_PATH_MAX_BYTES = 32 * 1024;
+/** Protocols try `sendTo` for reads at least this long (smaller ones are cheaper to copy). */
+export const SEND_FROM_DEVICE_MIN_BYTES = 64 * 1024;
+
 export interface BlockDevice {
   readonly info: BlockDeviceInfo;
   /** Preconditions for every I/O: offset/length are block-aligned and in range. */

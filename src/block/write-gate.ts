@@ -87,10 +87,51 @@ export class WriteGate {
 
 /** A device whose writes pass through a WriteGate. */
 export class GatedDevice implements BlockDevice {
+  /**
+   * The inner device's fast paths, present only where it has them. They
+   * never report errors: a throwing backend answers false / -1 here, and
+   * the promise path repeats the request and reports its error. A
+   * synchronous write cannot overlap an exclusive section; it only has to
+   * decline while one is pending.
+   */
+  readonly readNow?: BlockDevice['readNow'];
+  readonly writeNow?: BlockDevice['writeNow'];
+  readonly sendTo?: BlockDevice['sendTo'];
+
   constructor(
     private readonly inner: BlockDevice,
     readonly gate: WriteGate,
-  ) {}
+  ) {
+    // Bound once per device: no closure per request on these paths.
+    if (inner.readNow) {
+      this.readNow = (o, l, into, at) => {
+        try {
+          return inner.readNow!(o, l, into, at);
+        } catch {
+          return false;
+        }
+      };
+    }
+    if (inner.writeNow) {
+      this.writeNow = (o, data) => {
+        if (gate.busy) return false;
+        try {
+          return inner.writeNow!(o, data);
+        } catch {
+          return false;
+        }
+      };
+    }
+    if (inner.sendTo) {
+      this.sendTo = (fd, prefix, o, l) => {
+        try {
+          return inner.sendTo!(fd, prefix, o, l);
+        } catch {
+          return -1;
+        }
+      };
+    }
+  }
 
   get info(): BlockDeviceInfo {
     return this.inner.info;
@@ -98,36 +139,6 @@ export class GatedDevice implements BlockDevice {
 
   read(offsetBytes: number, lengthBytes: number, into?: Buffer): Promise<Buffer> {
     return this.inner.read(offsetBytes, lengthBytes, into);
-  }
-
-  /**
-   * The fast paths never report errors: a throwing backend returns false
-   * here, and the promise path repeats the request and reports its error.
-   */
-  readNow(offsetBytes: number, lengthBytes: number, into: Buffer, intoOffset: number): boolean {
-    try {
-      return this.inner.readNow?.(offsetBytes, lengthBytes, into, intoOffset) ?? false;
-    } catch {
-      return false;
-    }
-  }
-
-  sendTo(sockFd: number, prefix: Buffer, offsetBytes: number, lengthBytes: number): number {
-    try {
-      return this.inner.sendTo?.(sockFd, prefix, offsetBytes, lengthBytes) ?? -1;
-    } catch {
-      return -1;
-    }
-  }
-
-  /** A synchronous write cannot overlap an exclusive section; it only has to wait for none to be pending. */
-  writeNow(offsetBytes: number, data: Buffer): boolean {
-    if (!this.inner.writeNow || this.gate.busy) return false;
-    try {
-      return this.inner.writeNow(offsetBytes, data);
-    } catch {
-      return false;
-    }
   }
 
   write(offsetBytes: number, data: Buffer, opts?: WriteOptions): Promise<void> {

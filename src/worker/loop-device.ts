@@ -13,6 +13,14 @@ export class LoopDevice implements BlockDevice {
   private drainWaiters: Array<() => void> = [];
   private readonly onDone: <T>(v: T) => T;
   private readonly onFail: (err: unknown) => never;
+  /**
+   * The backend's fast paths, passed through as they are (synchronous:
+   * nothing to re-enter or drain); absent when the backend has none, so a
+   * protocol's `device.readNow` check tells it whether to try.
+   */
+  readonly readNow?: BlockDevice['readNow'];
+  readonly writeNow?: BlockDevice['writeNow'];
+  readonly sendTo?: BlockDevice['sendTo'];
 
   constructor(
     private readonly inner: BlockDevice,
@@ -23,6 +31,9 @@ export class LoopDevice implements BlockDevice {
       this.settle(enter);
       return v;
     };
+    if (inner.readNow) this.readNow = (o, l, into, at) => inner.readNow!(o, l, into, at);
+    if (inner.writeNow) this.writeNow = (o, data) => inner.writeNow!(o, data);
+    if (inner.sendTo) this.sendTo = (fd, prefix, o, l) => inner.sendTo!(fd, prefix, o, l);
     this.onFail = (err: unknown): never => {
       this.settle(enter);
       const e = toBlockError(err);
@@ -42,16 +53,6 @@ export class LoopDevice implements BlockDevice {
   read(offsetBytes: number, lengthBytes: number, into?: Buffer): Promise<Buffer> {
     this.inflightCount++;
     return this.inner.read(offsetBytes, lengthBytes, into).then(this.onDone, this.onFail);
-  }
-  /** Synchronous: nothing to re-enter or drain. */
-  readNow(offsetBytes: number, lengthBytes: number, into: Buffer, intoOffset: number): boolean {
-    return this.inner.readNow?.(offsetBytes, lengthBytes, into, intoOffset) ?? false;
-  }
-  writeNow(offsetBytes: number, data: Buffer): boolean {
-    return this.inner.writeNow?.(offsetBytes, data) ?? false;
-  }
-  sendTo(sockFd: number, prefix: Buffer, offsetBytes: number, lengthBytes: number): number {
-    return this.inner.sendTo?.(sockFd, prefix, offsetBytes, lengthBytes) ?? -1;
   }
   write(offsetBytes: number, data: Buffer, opts?: WriteOptions): Promise<void> {
     this.inflightCount++;

@@ -13,6 +13,7 @@
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { BufferPool, SlabAllocator } from '../../src/block/buffer-pool.js';
+import { FAST_PATH_MAX_BYTES, SEND_FROM_DEVICE_MIN_BYTES } from '../../src/block/device.js';
 import { plainSocketFd } from '../../src/util/socket-fd.js';
 import type { LunHandle } from '../../src/worker/contract.js';
 import { NBD_CMD_DISC, NBD_CMD_FLAG_FUA, NBD_CMD_NAMES, NBD_CMD_READ, NBD_CMD_WRITE, NBD_ESHUTDOWN } from './constants.js';
@@ -34,12 +35,6 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   maxInflightRequests: 1024,
   discardLimitBytes: 64 * 1024 * 1024,
 };
-
-/** Reads and writes up to this size try the device's synchronous fast path first. */
-const NOW_MAX_BYTES = 32 * 1024;
-
-/** Reads at least this long go from the page cache to the socket when the device can (BlockDevice.sendTo). */
-const SEND_MIN_BYTES = 64 * 1024;
 
 /** Corked reply bytes that are flushed without waiting for the check phase. */
 const FLUSH_AT_BYTES = 128 * 1024;
@@ -221,7 +216,7 @@ export class NbdConnection {
    */
   private completeNow(req: ValidRequest, payload: Buffer | undefined, r: ReplyTo): boolean {
     const len = req.lengthBytes;
-    if (len === 0 || len > NOW_MAX_BYTES) return false;
+    if (len === 0 || len > FAST_PATH_MAX_BYTES) return false;
     const dev = this.lun.device;
     const t0 = process.hrtime.bigint();
     if (req.type === NBD_CMD_READ) {
@@ -251,7 +246,7 @@ export class NbdConnection {
    */
   private sendRead(req: ValidRequest, r: ReplyTo): boolean {
     const len = req.lengthBytes;
-    if (req.type !== NBD_CMD_READ || len < SEND_MIN_BYTES || this.sockFd < 0 || this.held || this.closed) return false;
+    if (req.type !== NBD_CMD_READ || len < SEND_FROM_DEVICE_MIN_BYTES || this.sockFd < 0 || this.held || this.closed) return false;
     const dev = this.lun.device;
     if (!dev.sendTo) return false;
     if (this.corked) this.uncorkBound(); // what is queued goes first

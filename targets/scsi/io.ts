@@ -5,7 +5,7 @@
  */
 import { hrtime } from 'node:process';
 import { SlabAllocator } from '../../src/block/buffer-pool.js';
-import { toBlockError, type BlockDevice } from '../../src/block/device.js';
+import { FAST_PATH_MAX_BYTES, toBlockError, type BlockDevice } from '../../src/block/device.js';
 import { checkCondition, GOOD, type Reply } from './command.js';
 import type { LuState } from './lu.js';
 import { blockErrorSense, invalidFieldInCdb, LBA_OUT_OF_RANGE } from './sense.js';
@@ -68,8 +68,6 @@ function failed(err: unknown, write: boolean, lba: number): Reply {
   return checkCondition(blockErrorSense(e.kind, write, BigInt(lba)));
 }
 
-/** Reads and writes up to this size try the device's synchronous fast path first. */
-const NOW_MAX_BYTES = 32 * 1024;
 /** Buffers of fast-path reads (one allocator per target loop: the module is loaded per worker). */
 const slab = new SlabAllocator();
 
@@ -80,7 +78,7 @@ const slab = new SlabAllocator();
 export function readBlocksNow(lu: LuState, lba: number, blocks: number): Buffer | undefined {
   const dev = lu.handle.device;
   const len = blocks * lu.blockSize;
-  if (len > NOW_MAX_BYTES || !dev.readNow) return undefined;
+  if (len > FAST_PATH_MAX_BYTES || !dev.readNow) return undefined;
   const t0 = hrtime.bigint();
   const buf = slab.take(len);
   if (!dev.readNow(lba * lu.blockSize, len, buf, 0)) return undefined;
@@ -91,7 +89,7 @@ export function readBlocksNow(lu: LuState, lba: number, blocks: number): Buffer 
 /** A non-FUA write done now if the device can (page cache), with accounting; false: call `writeBlocks`. */
 export function writeBlocksNow(lu: LuState, lba: number, data: Buffer): boolean {
   const dev = lu.handle.device;
-  if (data.length > NOW_MAX_BYTES || !dev.writeNow) return false;
+  if (data.length > FAST_PATH_MAX_BYTES || !dev.writeNow) return false;
   const t0 = hrtime.bigint();
   if (!dev.writeNow(lba * lu.blockSize, data)) return false;
   lu.handle.stats.record('write', data.length, Number(hrtime.bigint() - t0), true);

@@ -4,6 +4,7 @@
  * The hot path (READ/WRITE) decodes with readUInt*BE and does no
  * allocations beyond the data buffer.
  */
+import { SEND_FROM_DEVICE_MIN_BYTES } from '../../../src/block/device.js';
 import { checkCondition, GOOD, type Ctx, type Reply } from '../command.js';
 import {
   decodeLbaRange,
@@ -52,15 +53,12 @@ export function read(ctx: Ctx): Reply | Promise<Reply> {
   if (want === 0) return GOOD;
   const now = readBlocksNow(lu, r.lba, want);
   if (now) return readReply(ctx, now);
-  if (ctx.cmd.canSendFromDevice && want * bs >= SEND_MIN_BYTES && lu.handle.device.sendTo) {
+  if (ctx.cmd.canSendFromDevice && want * bs >= SEND_FROM_DEVICE_MIN_BYTES && lu.handle.device.sendTo) {
     const lba = r.lba;
     return { status: 0, dataInFrom: { offsetBytes: lba * bs, lengthBytes: want * bs, read: () => readLater(ctx, lba, want) } };
   }
   return readLater(ctx, r.lba, want);
 }
-
-/** READs at least this long may be sent straight from the device by the transport (ScsiResult.dataInFrom). */
-const SEND_MIN_BYTES = 64 * 1024;
 
 async function readLater(ctx: Ctx, lba: number, blocks: number): Promise<Reply> {
   const data = await readBlocks(ctx.lu, lba, blocks);

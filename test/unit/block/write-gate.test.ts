@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { GatedDevice, WriteGate } from '../../../src/block/write-gate.js';
 import { MemoryDevice } from '../../../backends/memory/device.js';
+import type { BlockDevice } from '../../../src/block/device.js';
+import { LoopDevice } from '../../../src/worker/loop-device.js';
 
 describe('GatedDevice fast paths', () => {
   it('writeNow declines while an exclusive section runs or waits, and works again after it', async () => {
@@ -17,6 +19,18 @@ describe('GatedDevice fast paths', () => {
     const out = Buffer.alloc(8192);
     expect(dev.readNow(0, 8192, out, 0)).toBe(true);
     expect(out.every((b) => b === 0x42)).toBe(true);
+  });
+
+  it('offers only the fast paths the backend has, so protocols do not prepare for one that cannot happen', () => {
+    const mem = new MemoryDevice({ sizeBytes: 1 << 20 });
+    const plain: BlockDevice = { info: mem.info, read: (o, l) => mem.read(o, l), write: (o, d) => mem.write(o, d), flush: () => mem.flush(),
+      discard: (o, l) => mem.discard(o, l), writeZeroes: (o, l) => mem.writeZeroes(o, l), blockStatus: (o, l) => mem.blockStatus(o, l),
+      resize: (n) => mem.resize(n), close: () => mem.close() };
+    for (const dev of [new GatedDevice(plain, new WriteGate()), new LoopDevice(plain, () => undefined, () => undefined)]) {
+      expect([dev.readNow, dev.writeNow, dev.sendTo]).toEqual([undefined, undefined, undefined]);
+    }
+    const gated = new GatedDevice(new LoopDevice(mem, () => undefined, () => undefined), new WriteGate());
+    expect([typeof gated.readNow, typeof gated.writeNow, gated.sendTo]).toEqual(['function', 'function', undefined]); // memory: no sendfile
   });
 
   it('turns a throwing backend into "use the promise path"', () => {
