@@ -17,6 +17,21 @@ import { SharedIoStats, SharedTargetCounters } from './shared-stats.js';
 import { LoopGate, TargetLock } from './target-lock.js';
 
 /**
+ * Bytes a connection may queue for the socket before write() reports
+ * backpressure. Node's 16 KiB default made a corked batch of replies (the
+ * protocols flush theirs at 128 KiB or at the end of the loop turn) look
+ * like a full socket after four 4 KiB replies: reading paused, the batch
+ * went out in a small writev and 'drain' restarted it — one writev per
+ * four requests at queue depth 32 instead of one per batch.
+ */
+export const SOCKET_WRITE_HIGH_WATER_BYTES = 1024 * 1024;
+
+/** net.Socket passes Duplex options through, though its typings do not list them. */
+function socketOptions(fd: number): net.SocketConstructorOpts & { writableHighWaterMark: number } {
+  return { fd, readable: true, writable: true, writableHighWaterMark: SOCKET_WRITE_HIGH_WATER_BYTES };
+}
+
+/**
  * Events a backend may report about its own work, counted per LUN in the
  * shared stats (blockgate_backend_retries_total / _failovers_total). Called
  * on the target loop, only when the event happens: a backend that never
@@ -172,7 +187,7 @@ export class TargetLoop {
 
   private adopt(m: Extract<ControlRequest, { type: 'adopt' }>): void {
     const proto = this.protocol(m.protocol);
-    const stream = m.port ? new PortStream(m.port) : new net.Socket({ fd: m.fd!, readable: true, writable: true });
+    const stream = m.port ? new PortStream(m.port) : new net.Socket(socketOptions(m.fd!));
     if (this.stopping) {
       stream.destroy();
       return;
