@@ -18,6 +18,8 @@ export interface Sample {
   seconds: number;
   bytes: number;
   command: string;
+  /** CPU seconds the client itself used (user + system), where asked for. */
+  clientCpuSeconds?: number;
 }
 
 export function qemuImgBenchArgs(w: Workload, url: string, count: number): string[] {
@@ -64,9 +66,9 @@ interface FioDir {
   lat_ns: { mean: number };
 }
 
-export async function fio(w: Workload, url: string, seconds: number, rw?: string): Promise<Sample> {
+export async function fio(w: Workload, url: string, seconds: number, rw?: string, withCpu = false): Promise<Sample> {
   const args = fioArgs(w, url, seconds, rw);
-  const r = await run('fio', args);
+  const r = await run('fio', args, undefined, withCpu);
   const job = (JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))) as { jobs: { read: FioDir; write: FioDir }[] }).jobs[0]!;
   const dirs = [job.read, job.write].filter((d) => d.iops > 0);
   const iops = dirs.reduce((a, d) => a + d.iops, 0);
@@ -78,14 +80,15 @@ export async function fio(w: Workload, url: string, seconds: number, rw?: string
     seconds,
     bytes: dirs.reduce((a, d) => a + d.io_bytes, 0),
     command: commandLine('fio', args),
+    clientCpuSeconds: r.cpuSeconds,
   };
 }
 
 /** `iscsi-perf` random reads of `w.blockBytes` at `w.depth` for `seconds`; its closing "iops average". */
-export async function iscsiPerf(w: Workload, url: string, seconds: number): Promise<Sample> {
+export async function iscsiPerf(w: Workload, url: string, seconds: number, withCpu = false): Promise<Sample> {
   const blocks = Math.max(1, Math.round(w.blockBytes / 512));
   const args = ['-m', String(w.depth), '-b', String(blocks), '-r', '-t', String(seconds), url];
-  const r = await run('iscsi-perf', args);
+  const r = await run('iscsi-perf', args, undefined, withCpu);
   const m = /iops average (\d+)(?![\s\S]*iops average)/.exec(r.stdout); // the last one: over the whole run
   if (!m) throw new Error(`iscsi-perf printed no average: ${r.stdout.slice(-300)}`);
   const iops = Number(m[1]);
@@ -96,6 +99,7 @@ export async function iscsiPerf(w: Workload, url: string, seconds: number): Prom
     seconds,
     bytes: iops * blocks * 512 * seconds,
     command: commandLine('iscsi-perf', args),
+    clientCpuSeconds: r.cpuSeconds,
   };
 }
 

@@ -106,13 +106,38 @@ export interface RunResult {
   stderr: string;
   /** Wall-clock seconds from spawn to exit. */
   wallSeconds: number;
+  /** User + system CPU seconds of the client and its children (only with `withCpu`). */
+  cpuSeconds?: number;
+}
+
+/**
+ * Node reaps a child before it can read the child's rusage, so a client
+ * whose CPU is wanted runs under bash, which prints its children's user and
+ * system time (`times`, second line) on a descriptor of its own after the
+ * client exits; the client's stdout and stderr stay untouched.
+ */
+const TIMES_MARK = '@@blockgate-bench-times@@';
+const TIMES_WRAPPER = `"$@"; rc=$?; { echo ${TIMES_MARK}; times; } >&2; exit $rc`;
+
+function parseTimes(stderr: string): { stderr: string; cpuSeconds: number } {
+  const at = stderr.lastIndexOf(TIMES_MARK);
+  if (at < 0) return { stderr, cpuSeconds: NaN };
+  const lines = stderr.slice(at + TIMES_MARK.length).trim().split('\n');
+  const secs = (t: string): number => {
+    const m = /^(\d+)m([\d.]+)s$/.exec(t);
+    return m ? Number(m[1]) * 60 + Number(m[2]) : NaN;
+  };
+  const [user, sys] = (lines[1] ?? '').trim().split(/\s+/);
+  return { stderr: stderr.slice(0, at), cpuSeconds: secs(user ?? '') + secs(sys ?? '') };
 }
 
 /** Run a client to completion, capturing its output; rejects on a non-zero exit. */
-export function run(cmd: string, args: string[], timeoutMs = 300_000): Promise<RunResult> {
+export function run(cmd: string, args: string[], timeoutMs = 300_000, withCpu = false): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = withCpu
+      ? spawn('bash', ['-c', TIMES_WRAPPER, 'bash', cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
@@ -121,7 +146,8 @@ export function run(cmd: string, args: string[], timeoutMs = 300_000): Promise<R
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
-      const res = { code: code ?? -1, stdout, stderr, wallSeconds: Number(process.hrtime.bigint() - t0) / 1e9 };
+      const res: RunResult = { code: code ?? -1, stdout, stderr, wallSeconds: Number(process.hrtime.bigint() - t0) / 1e9 };
+      if (withCpu) Object.assign(res, parseTimes(stderr));
       if (res.code !== 0) reject(new Error(`${cmd} ${args.join(' ')} failed (${res.code}): ${stderr.trim() || stdout.trim()}`));
       else resolve(res);
     });

@@ -75,7 +75,9 @@ function targetRows(rep: BenchReport): string[] {
     const lo = rep.loopback?.summary.median ?? NaN;
     row(`${p} 1 MiB seq read, one connection ÷ loopback (iperf3)`, 0.8, bw / lo, ` (${fmtNumber(bw / MiB)} of ${fmtNumber(lo / MiB)} MiB/s)`);
   }
-  if (Array.isArray(rep.scaling)) for (const s of rep.scaling) row(`${s.protocol} per-target loops ÷ single loop, 3 targets`, 1.5, s.ratio.median);
+  if (Array.isArray(rep.scaling)) {
+    for (const s of rep.scaling) row(`${s.protocol} per-target loops ÷ single loop, 3 targets`, 1.5, s.ratio.median, ` (CPU ceiling on ${s.cores} cores: ${s.ceiling.toFixed(2)})`);
+  }
   return out;
 }
 
@@ -91,8 +93,17 @@ function resourceRows(rep: BenchReport): string[] {
 
 function scalingRows(s: ScalingResult[] | string): string[] {
   if (typeof s === 'string') return [s];
-  const out = ['| Protocol | Per-target loops IOPS | Single loop IOPS | Ratio |', '| --- | ---: | ---: | ---: |'];
-  for (const x of s) out.push(`| ${x.protocol} | ${fmtSummary(x.perTarget)} | ${fmtSummary(x.singleLoop)} | ${fmtRatio(x.ratio)} |`);
+  const out = [
+    '| Protocol | Per-target loops IOPS | Single loop IOPS | Ratio | Daemon CPU µs/request (per-target / single) | Clients CPU µs/request | Cores busy (per-target / single) | CPU ceiling |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const x of s) {
+    const { perTarget: p, singleLoop: q } = x.cpu;
+    out.push(
+      `| ${x.protocol} | ${fmtSummary(x.perTarget)} | ${fmtSummary(x.singleLoop)} | ${fmtRatio(x.ratio)} | ${p.daemonUsPerRequest.toFixed(1)} / ${q.daemonUsPerRequest.toFixed(1)} | ${p.clientUsPerRequest.toFixed(1)} | ${p.coresBusy.toFixed(2)} / ${q.coresBusy.toFixed(2)} | ×${x.ceiling.toFixed(2)} |`,
+    );
+  }
+  out.push('', 'CPU ceiling: what per-target loops could gain over the single loop here if only CPU limited them, from the costs measured in this run (bench/README.md, "Reading the numbers on a small shared machine").');
   return out;
 }
 
