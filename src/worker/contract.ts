@@ -113,6 +113,32 @@ export interface AdoptedConnection {
   cid: number;
   peer: string;
   local: string;
+  /**
+   * Present when the target asked for it (ProtocolTarget.receivesInto) and
+   * the stream is a plain TCP socket: reads land in buffers the connection
+   * picks, and the stream emits no 'data' events (see SocketReceiver).
+   */
+  receiver?: SocketReceiver;
+}
+
+/**
+ * A socket read straight into buffers the connection chooses (net.Socket
+ * `onread`): no 64 KiB allocation and copy per read, and a write payload
+ * can be read into its own buffer. The connection sets `sink` during adopt.
+ */
+export interface SocketReceiver {
+  sink: ReceiveSink | undefined;
+}
+
+export interface ReceiveSink {
+  /** Where the next read goes; called after every read (and before the first). */
+  nextBuffer(): Buffer;
+  /**
+   * `n` bytes arrived at the start of `buf`, the buffer nextBuffer gave.
+   * They are valid only during this call. False: stop reading (the
+   * connection resumes the stream when it wants more).
+   */
+  received(n: number, buf: Buffer): boolean;
 }
 
 export interface LunChange {
@@ -121,6 +147,8 @@ export interface LunChange {
 }
 
 export interface ProtocolTarget {
+  /** True: plain TCP connections come with a SocketReceiver instead of 'data' events. */
+  readonly receivesInto?: boolean;
   adopt(conn: AdoptedConnection): void;
   /** Called after the LUN table changed (unit attentions, NBD resize). */
   lunChanged(change: LunChange): void;

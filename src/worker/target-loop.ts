@@ -8,7 +8,7 @@ import net from 'node:net';
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { BlockDevice } from '../block/device.js';
-import type { ProtocolModule, ProtocolName, ProtocolTarget } from './contract.js';
+import type { ProtocolModule, ProtocolName, ProtocolTarget, SocketReceiver } from './contract.js';
 import { Lun, LocalTarget } from './local-target.js';
 import { LoopDevice } from './loop-device.js';
 import type { BackendSpec, ControlEnvelope, ControlRequest, LoopMessage, LunDeviceInfo } from './messages.js';
@@ -26,9 +26,16 @@ import { LoopGate, TargetLock } from './target-lock.js';
  */
 export const SOCKET_WRITE_HIGH_WATER_BYTES = 1024 * 1024;
 
-/** net.Socket passes Duplex options through, though its typings do not list them. */
-function socketOptions(fd: number): net.SocketConstructorOpts & { writableHighWaterMark: number } {
-  return { fd, readable: true, writable: true, writableHighWaterMark: SOCKET_WRITE_HIGH_WATER_BYTES };
+/** `onread` with a buffer function: Node asks it for the buffer of the next read after every read. */
+interface OnReadOpts {
+  buffer: () => Uint8Array;
+  callback: (bytesWritten: number, buf: Uint8Array) => boolean;
+}
+
+/** net.Socket passes Duplex options through and takes `onread` for an fd, though its typings list neither. */
+function socketOptions(fd: number, onread?: OnReadOpts): net.SocketConstructorOpts & { writableHighWaterMark: number; onread?: OnReadOpts } {
+  const o = { fd, readable: true, writable: true, writableHighWaterMark: SOCKET_WRITE_HIGH_WATER_BYTES };
+  return onread ? { ...o, onread } : o;
 }
 
 /**
@@ -187,7 +194,8 @@ export class TargetLoop {
 
   private adopt(m: Extract<ControlRequest, { type: 'adopt' }>): void {
     const proto = this.protocol(m.protocol);
-    const stream = m.port ? new PortStream(m.port) : new net.Socket(socketOptions(m.fd!));
+    const receiver: SocketReceiver | undefined = !m.port && proto.receivesInto ? { sink: undefined } : undefined;
+    const stream = m.port ? new PortStream(m.port) : new net.Socket(socketOptions(m.fd!, receiver && this.readInto(receiver)));
     if (this.stopping) {
       stream.destroy();
       return;
@@ -200,9 +208,25 @@ export class TargetLoop {
       cid: m.cid,
       peer: m.peer,
       local: m.local,
+      receiver,
     });
-    // Socket callbacks of this connection run under the target lock.
-    stream.prependListener(stream.readableFlowing === false ? 'readable' : 'data', this.enterBound);
+    // Socket callbacks of this connection run under the target lock (readInto enters it itself).
+    if (!receiver) stream.prependListener(stream.readableFlowing === false ? 'readable' : 'data', this.enterBound);
+  }
+
+  /** net.Socket `onread` for a SocketReceiver: each read enters the target lock, then goes to the connection's sink. */
+  private readInto(receiver: SocketReceiver): OnReadOpts {
+    // Reads start before the connection has set its sink; nothing arrives
+    // before adopt() returns, but Node asks for the first buffer at once.
+    const first = Buffer.allocUnsafe(64 * 1024);
+    return {
+      buffer: () => receiver.sink?.nextBuffer() ?? first,
+      callback: (n: number, buf: Uint8Array) => {
+        this.gate.enter();
+        const sink = receiver.sink;
+        return sink ? sink.received(n, buf as Buffer) : false;
+      },
+    };
   }
 
   private async shutdown(reason: string): Promise<void> {

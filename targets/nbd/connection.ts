@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import { BufferPool, SlabAllocator } from '../../src/block/buffer-pool.js';
 import { FAST_PATH_MAX_BYTES, SEND_FROM_DEVICE_MIN_BYTES } from '../../src/block/device.js';
 import { plainSocketFd } from '../../src/util/socket-fd.js';
-import type { LunHandle } from '../../src/worker/contract.js';
+import type { LunHandle, ReceiveSink, SocketReceiver } from '../../src/worker/contract.js';
 import { NBD_CMD_DISC, NBD_CMD_FLAG_FUA, NBD_CMD_NAMES, NBD_CMD_READ, NBD_CMD_WRITE, NBD_ESHUTDOWN } from './constants.js';
 import { execute, statsOf, type ExecContext } from './commands.js';
 import { RequestFramer, type FramedRequest } from './framer.js';
@@ -38,8 +38,12 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
 
 /** Corked reply bytes that are flushed without waiting for the check phase. */
 const FLUSH_AT_BYTES = 128 * 1024;
+/** Socket reads land here between requests (SocketReceiver). */
+const RECEIVE_BUFFER_BYTES = 64 * 1024;
+/** Write payloads at least this long are read into their own buffer, not gathered from receive buffers. */
+const DIRECT_PAYLOAD_MIN_BYTES = 32 * 1024;
 
-export class NbdConnection {
+export class NbdConnection implements ReceiveSink {
   private readonly framer: RequestFramer;
   private readonly tctx: TransmissionContext;
   private readonly xctx: ExecContext;
@@ -59,6 +63,10 @@ export class NbdConnection {
   private readonly slab = new SlabAllocator();
   /** The plain TCP socket's descriptor for sendTo, or -1 (TLS, bridged streams). */
   private readonly sockFd: number;
+  /** With a SocketReceiver: the receive buffer, reused for every read between requests. */
+  private readonly rx: Buffer | undefined;
+  /** A large write payload being read straight into its own buffer (see received). */
+  private direct: { header: FramedRequest['header']; payload: Buffer; filled: number } | undefined;
   /** Replies held back while the rest of a partly sent reply is read (see sendRead). */
   private held: { bufs: Buffer[]; lease: Buffer | undefined }[] | undefined;
   private readonly leases: Buffer[] = [];
@@ -80,7 +88,9 @@ export class NbdConnection {
     private readonly log: Logger,
     private readonly limits: ConnectionLimits,
     private readonly onClosed: () => void,
+    private readonly receiver?: SocketReceiver,
   ) {
+    this.rx = receiver ? Buffer.allocUnsafeSlow(RECEIVE_BUFFER_BYTES) : undefined;
     const s = state.blockSizes;
     this.tctx = {
       transmissionFlags: state.transmissionFlags,
@@ -112,9 +122,37 @@ export class NbdConnection {
     if ('setNoDelay' in s && typeof s.setNoDelay === 'function') (s as { setNoDelay(v: boolean): void }).setNoDelay(true);
     const fr = this.state.finalReply;
     this.write([Buffer.from(fr.buffer, fr.byteOffset, fr.byteLength)]);
-    s.on('data', this.onDataBound);
+    if (this.receiver) this.receiver.sink = this;
+    else s.on('data', this.onDataBound);
     if (leftover.length) this.onData(leftover);
     s.resume();
+  }
+
+  /** ReceiveSink: between requests the receive buffer; inside a large write payload, the rest of that payload. */
+  nextBuffer(): Buffer {
+    const d = this.direct;
+    return d ? d.payload.subarray(d.filled) : this.rx!;
+  }
+
+  /**
+   * ReceiveSink: requests are framed and handled straight from the receive
+   * buffer; a fast-path write consumes its payload there, any other use
+   * copies it (see owned). What is left of a partial request is copied out
+   * before the buffer is read into again.
+   */
+  received(n: number, buf: Buffer): boolean {
+    if (this.closed) return false;
+    const d = this.direct;
+    if (d) {
+      d.filled += n;
+      if (d.filled < d.payload.length) return true;
+      this.direct = undefined;
+      this.handle({ header: d.header, payload: d.payload, payloadDiscarded: false });
+      this.updateFlow();
+      return !this.paused && !this.draining;
+    }
+    this.onData(buf.subarray(0, n));
+    return !this.paused && !this.draining;
   }
 
   /** Answer requests already buffered with NBD_ESHUTDOWN, finish those in flight, then close. */
@@ -134,6 +172,14 @@ export class NbdConnection {
     if (this.draining) return;
     this.framer.push(b);
     this.pump();
+    if (!this.receiver) return;
+    this.framer.own();
+    if (!this.paused && !this.draining && !this.closed) this.direct = this.framer.claimPayload(DIRECT_PAYLOAD_MIN_BYTES);
+  }
+
+  /** A payload still in the receive buffer is copied before it outlives this read (an async write). */
+  private owned(payload: Buffer | undefined): Buffer | undefined {
+    return payload && this.rx && payload.buffer === this.rx.buffer ? Buffer.from(payload) : payload;
   }
 
   private overLimit(): boolean {
@@ -196,7 +242,7 @@ export class NbdConnection {
     this.inflightCount++;
     this.lun.stats.inflight(1);
     const t0 = process.hrtime.bigint();
-    void execute(this.xctx, v.req, fr.payload, r).then(({ reply, ok, lease }) => {
+    void execute(this.xctx, v.req, this.owned(fr.payload), r).then(({ reply, ok, lease }) => {
       this.lun.stats.inflight(-1);
       this.lun.stats.record(op, bytes, Number(process.hrtime.bigint() - t0), ok);
       if (!ok) this.log.debug({ op: NBD_CMD_NAMES[h.type] }, 'nbd request failed');
@@ -353,6 +399,7 @@ export class NbdConnection {
     if (this.closed) return;
     this.closed = true;
     this.stream.off('data', this.onDataBound);
+    if (this.receiver) this.receiver.sink = undefined;
     this.onClosed();
   }
 }

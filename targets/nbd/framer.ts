@@ -62,6 +62,41 @@ export class RequestFramer {
     return this.payload();
   }
 
+  /**
+   * Copy the bytes not yet returned into a buffer of the framer's own: the
+   * caller is about to reuse the memory it pushed (a socket receive buffer).
+   */
+  own(): void {
+    if (this.avail === 0) return;
+    const rest = Buffer.allocUnsafe(this.avail);
+    let at = 0;
+    for (let i = 0; i < this.chunks.length; i++) {
+      const c = this.chunks[i]!;
+      at += c.copy(rest, at, i === 0 ? this.head : 0);
+    }
+    this.chunks = [rest];
+    this.head = 0;
+  }
+
+  /**
+   * Hand over a payload of at least `minBytes` whose header is parsed but
+   * whose bytes have not all arrived: the caller gets a buffer of the full
+   * payload length holding the `filled` bytes buffered so far, reads the
+   * rest into it and frames the request itself. Undefined: nothing such.
+   */
+  claimPayload(minBytes: number): { header: RequestHeader; payload: Buffer; filled: number } | undefined {
+    const p = this.pending;
+    if (!p || p.discard || p.need < minBytes || this.avail >= p.need) return undefined;
+    const payload = Buffer.allocUnsafeSlow(p.need);
+    const filled = this.avail;
+    for (let i = 0, at = 0; i < this.chunks.length; i++) at += this.chunks[i]!.copy(payload, at, i === 0 ? this.head : 0);
+    this.chunks = [];
+    this.head = 0;
+    this.avail = 0;
+    this.pending = undefined;
+    return { header: p.header, payload, filled };
+  }
+
   private payload(): FramerEvent | undefined {
     const p = this.pending!;
     if (p.discard) {

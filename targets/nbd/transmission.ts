@@ -43,6 +43,7 @@ export function isNbdHandOffState(s: unknown): s is NbdHandOffState {
 }
 
 export class NbdTarget implements ProtocolTarget {
+  readonly receivesInto = true;
   private readonly sessions = new Map<number, Session>();
 
   constructor(
@@ -75,7 +76,7 @@ export class NbdTarget implements ProtocolTarget {
       this.target.sessionDelta(-1);
       log.info('nbd session closed');
       resolveClosed();
-    });
+    }, c.receiver);
     this.sessions.set(c.sid, { conn, lun: state.lun, closed });
     this.target.sessionDelta(1);
     this.target.connectionDelta(1);
