@@ -15,10 +15,10 @@ afterEach(async () => {
 });
 
 describe('kill -9 after acknowledged durable writes', () => {
-  it('FUA and flushed writes over both protocols read back after a restart', async () => {
+  it('FUA and flushed writes over both protocols read back after a restart', { timeout: 150_000 }, async () => {
     const dir = tempDir('bg-kill-');
     const config = writeThreeTargetConfig(dir, 64 * 1024 * 1024);
-    daemon = await startDaemon({ dataDir: dir, args: ['--config', config] });
+    daemon = await startDaemon({ dataDir: dir, args: ['--config', config], timeoutMs: 60_000 });
     const iscsi = `iscsi://127.0.0.1:${daemon.iscsiPort}/${T1}/1`;
     const nbd = `nbd://127.0.0.1:${daemon.nbdPort}/t1`;
     const a = await run('qemu-io', ['-f', 'raw', '-c', 'write -f -P 0xa1 0 2M', iscsi]); // FUA
@@ -30,7 +30,9 @@ describe('kill -9 after acknowledged durable writes', () => {
     const d = await run('qemu-io', ['-f', 'raw', '-c', 'write -P 0xd4 6M 2M', '-c', 'flush', nbd]); // NBD_CMD_FLUSH
     expect(d.code, d.stderr).toBe(0);
     await daemon.stop('SIGKILL');
-    daemon = await startDaemon({ dataDir: dir, args: ['--config', config] });
+    // A restart on a loaded host can spend seconds reopening LUN files
+    // (seen: 13 s for one with 60 % steal while other suites wrote GiBs).
+    daemon = await startDaemon({ dataDir: dir, args: ['--config', config], timeoutMs: 60_000 });
     const check = await run('qemu-io', ['-f', 'raw', '-r',
       '-c', 'read -P 0xa1 0 2M', '-c', 'read -P 0xb2 2M 2M', '-c', 'read -P 0xc3 4M 2M', '-c', 'read -P 0xd4 6M 2M',
       `nbd://127.0.0.1:${daemon.nbdPort}/t1`]);
