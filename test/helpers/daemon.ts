@@ -79,7 +79,10 @@ export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle
       }),
   };
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`daemon not ready in time:\n${logs.join('')}`)), opts.timeoutMs ?? 20_000);
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL'); // the caller never gets a handle to stop it
+      reject(new Error(`daemon not ready in time:\n${logs.join('')}`));
+    }, opts.timeoutMs ?? 20_000);
     const onLine = (line: string): void => {
       logs.push(line + '\n');
       if (!line.includes('"blockgate ready"')) return;
