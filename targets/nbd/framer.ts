@@ -69,11 +69,7 @@ export class RequestFramer {
   own(): void {
     if (this.avail === 0) return;
     const rest = Buffer.allocUnsafe(this.avail);
-    let at = 0;
-    for (let i = 0; i < this.chunks.length; i++) {
-      const c = this.chunks[i]!;
-      at += c.copy(rest, at, i === 0 ? this.head : 0);
-    }
+    this.copyBufferedInto(rest);
     this.chunks = [rest];
     this.head = 0;
   }
@@ -89,12 +85,17 @@ export class RequestFramer {
     if (!p || p.discard || p.need < minBytes || this.avail >= p.need) return undefined;
     const payload = Buffer.allocUnsafeSlow(p.need);
     const filled = this.avail;
-    for (let i = 0, at = 0; i < this.chunks.length; i++) at += this.chunks[i]!.copy(payload, at, i === 0 ? this.head : 0);
+    this.copyBufferedInto(payload);
     this.chunks = [];
     this.head = 0;
     this.avail = 0;
     this.pending = undefined;
     return { header: p.header, payload, filled };
+  }
+
+  /** Every byte buffered and not yet returned, in order, to the start of `out`. */
+  private copyBufferedInto(out: Buffer): void {
+    for (let i = 0, at = 0; i < this.chunks.length; i++) at += this.chunks[i]!.copy(out, at, i === 0 ? this.head : 0);
   }
 
   private payload(): FramerEvent | undefined {
