@@ -9,72 +9,48 @@
  * the target loop's time per 4 KiB read in `bench/` profiles, against ~1 µs
  * for the inline call. The same trick serves QEMU and Samba.
  *
- * Bound through koffi (already a dependency, see src/util/libc.ts), loaded
- * lazily; where preadv2 or RWF_NOWAIT is missing, `readNowait` reports
- * "unsupported" once and callers fall back for good.
- *
- * The call passes only integers: the iovec lives in one buffer allocated
- * once, and buffer addresses are looked up once per ArrayBuffer (a slab or
- * Node's pool holds many requests' buffers). Letting koffi marshal an array
- * of iovec objects instead cost 2.5 µs per call against 1.0 µs.
+ * Bound through koffi (ffi.ts) with integer arguments only: the iovec
+ * lives in one buffer allocated once, and buffer addresses come from
+ * ffi.ts's per-ArrayBuffer cache. Letting koffi marshal an array of iovec
+ * objects instead cost 2.5 µs per call against 1.0 µs. Where preadv2 or
+ * RWF_NOWAIT is missing, `readNowait` reports "unsupported" once and
+ * callers fall back for good.
  */
-import { createRequire } from 'node:module';
-import os from 'node:os';
+import { dataAddress, fileLibc, type Libc } from './ffi.js';
 
-const require = createRequire(import.meta.url);
 const RWF_NOWAIT = 0x08;
 const EAGAIN = 11;
 /** Errnos meaning "this kernel/filesystem cannot do it": stop trying. */
 const UNSUPPORTED = new Set([22 /* EINVAL */, 38 /* ENOSYS */, 95 /* EOPNOTSUPP */]);
 
 interface Bound {
+  libc: Libc;
   /** preadv2 with the iovec array passed by address. */
   preadv2(fd: number, iov: number, iovcnt: number, offset: number, flags: number): number;
-  /** memset(p, 0, 0) returns p: the address of a buffer's data. */
-  addressOf(buf: Buffer): number;
-  errno(): number;
   /** One iovec {base, len}, written before each call (the loop is single-threaded). */
-  iov: Buffer;
   iovWords: Uint32Array;
   iovAddress: number;
 }
 
 let bound: Bound | null | undefined;
-/** Data address of each ArrayBuffer seen; backing stores of Buffers never move. */
-const addresses = new WeakMap<ArrayBufferLike, number>();
 
 function bind(): Bound | null {
   if (bound !== undefined) return bound;
-  if (os.endianness() !== 'LE') return (bound = null); // the iovec is written as two 32-bit words
+  const libc = fileLibc();
+  if (!libc) return (bound = null);
   try {
-    const koffi = require('koffi');
-    const lib = koffi.load('libc.so.6');
-    const preadv2 = lib.func('intptr_t preadv2(int, intptr_t, int, int64_t, int)');
-    const memset = lib.func('intptr_t memset(void *, int, size_t)');
-    const addressOf = (buf: Buffer): number => Number(memset(buf, 0, 0));
+    const preadv2 = libc.func('intptr_t preadv2(int, intptr_t, int, int64_t, int)');
     const iov = Buffer.allocUnsafeSlow(16);
     bound = {
+      libc,
       preadv2: (fd, iovp, cnt, off, flags) => Number(preadv2(fd, iovp, cnt, off, flags)),
-      addressOf,
-      errno: () => koffi.errno() as number,
-      iov,
       iovWords: new Uint32Array(iov.buffer, iov.byteOffset, 4),
-      iovAddress: addressOf(iov),
+      iovAddress: libc.addressOf(iov),
     };
   } catch {
     bound = null;
   }
   return bound;
-}
-
-function dataAddress(b: Bound, buf: Buffer): number {
-  const ab = buf.buffer;
-  let base = addresses.get(ab);
-  if (base === undefined) {
-    base = b.addressOf(buf) - buf.byteOffset;
-    addresses.set(ab, base);
-  }
-  return base + buf.byteOffset;
 }
 
 /**
@@ -87,7 +63,7 @@ function dataAddress(b: Bound, buf: Buffer): number {
 export function readNowait(fd: number, buf: Buffer, position: number, bufOffset = 0, length = buf.length - bufOffset): number {
   const b = bind();
   if (!b || length <= 0 || bufOffset < 0 || bufOffset + length > buf.length) return -1;
-  const at = dataAddress(b, buf) + bufOffset;
+  const at = dataAddress(b.libc, buf) + bufOffset;
   const w = b.iovWords;
   w[0] = at % 0x1_0000_0000;
   w[1] = Math.floor(at / 0x1_0000_0000);
@@ -95,7 +71,7 @@ export function readNowait(fd: number, buf: Buffer, position: number, bufOffset 
   w[3] = 0;
   const n = b.preadv2(fd, b.iovAddress, 1, position, RWF_NOWAIT);
   if (n >= 0) return n;
-  const e = b.errno();
+  const e = b.libc.errno();
   if (e !== EAGAIN && UNSUPPORTED.has(e)) bound = null;
   return -1;
 }

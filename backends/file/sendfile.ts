@@ -17,13 +17,10 @@
  * - a call slower than SLOW_SEND_MS (pages evicted between the check and
  *   the send) turns the path off for BACKOFF_MS, as inline writes do.
  *
- * Bound through koffi with integer arguments only (see nowait-read.ts).
+ * Bound through koffi (ffi.ts) with integer arguments only.
  */
-import { createRequire } from 'node:module';
-import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-
-const require = createRequire(import.meta.url);
+import { fileLibc } from './ffi.js';
 
 const SYS_CACHESTAT = 451; // the same number on every architecture (unified syscall table)
 const SEEK_HOLE = 4;
@@ -54,23 +51,21 @@ let offUntil = 0;
 
 function bind(): Bound | null {
   if (bound !== undefined) return bound;
-  if (os.platform() !== 'linux' || os.endianness() !== 'LE') return (bound = null);
+  const libc = fileLibc();
+  if (!libc) return (bound = null);
   try {
-    const koffi = require('koffi');
-    const lib = koffi.load('libc.so.6');
-    const send = lib.func('intptr_t send(int, void *, size_t, int)');
-    const sendfile = lib.func('intptr_t sendfile(int, int, intptr_t, size_t)');
-    const syscall = lib.func('long syscall(long, int, intptr_t, intptr_t, uint32_t)');
-    const lseek = lib.func('int64_t lseek(int, int64_t, int)');
-    const memset = lib.func('intptr_t memset(void *, int, size_t)');
+    const send = libc.func('intptr_t send(int, void *, size_t, int)');
+    const sendfile = libc.func('intptr_t sendfile(int, int, intptr_t, size_t)');
+    const syscall = libc.func('long syscall(long, int, intptr_t, intptr_t, uint32_t)');
+    const lseek = libc.func('int64_t lseek(int, int64_t, int)');
     const scratch = Buffer.allocUnsafeSlow(64);
-    const base = Number(memset(scratch, 0, 0));
+    const base = libc.addressOf(scratch);
     const b: Bound = {
       send: (fd, buf, len, flags) => Number(send(fd, buf, len, flags)),
       sendfile: (out, inFd, offp, count) => Number(sendfile(out, inFd, offp, count)),
       cachestat: (fd, range, stat) => Number(syscall(SYS_CACHESTAT, fd, range, stat, 0)),
       lseek: (fd, off, whence) => Number(lseek(fd, off, whence)),
-      errno: () => koffi.errno() as number,
+      errno: libc.errno,
       words: new Uint32Array(scratch.buffer, scratch.byteOffset, 16),
       offAddr: base,
       rangeAddr: base + 8,

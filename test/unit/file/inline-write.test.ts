@@ -25,6 +25,20 @@ describe('InlineWriter', () => {
     expect(fs.fstatSync(fd).size).toBe(65536 + 4096); // the large one was not written
   });
 
+  it('writes the bytes of views into one shared buffer at their own offsets', () => {
+    const slab = Buffer.alloc(64 * 1024);
+    for (let i = 0; i < slab.length; i++) slab[i] = (i * 7) % 251;
+    const w = new InlineWriter(8192);
+    // The second view reuses the address looked up for the first (same ArrayBuffer).
+    const views = [slab.subarray(1000, 1000 + 4096), slab.subarray(30_001, 30_001 + 3000)];
+    expect(w.tryWrite(fd, views[0]!, 8192)).toBe(true);
+    expect(w.tryWrite(fd, views[1]!, 20_000)).toBe(true);
+    const file = fs.readFileSync(path.join(dir, 'f'));
+    expect(file.subarray(8192, 8192 + 4096).equals(views[0]!)).toBe(true);
+    expect(file.subarray(20_000, 23_000).equals(views[1]!)).toBe(true);
+    expect(file.subarray(0, 8192).every((b) => b === 0)).toBe(true);
+  });
+
   it('a run of slow writes turns inline writes off for the back-off period, then back on; one alone does not', () => {
     let t = 0;
     let slow = false;
