@@ -173,8 +173,9 @@ export class NbdConnection implements ReceiveSink {
     this.framer.push(b);
     this.pump();
     if (!this.receiver) return;
-    this.framer.own();
+    // Claimed first, a partial payload is copied once, into its own buffer; own() then has nothing left to copy.
     if (!this.paused && !this.draining && !this.closed) this.direct = this.framer.claimPayload(DIRECT_PAYLOAD_MIN_BYTES);
+    this.framer.own();
   }
 
   /** A payload still in the receive buffer is copied before it outlives this read (an async write). */
