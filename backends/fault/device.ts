@@ -67,8 +67,8 @@ export class FaultDevice implements BlockDevice {
   }
 
   /** Allocation queries are metadata: passed through without faults. */
-  blockStatus(offsetBytes: number, lengthBytes: number): Promise<Extent[]> {
-    return this.inner.blockStatus(offsetBytes, lengthBytes);
+  blockStatus(offsetBytes: number, lengthBytes: number, maxExtents?: number): Promise<Extent[]> {
+    return this.inner.blockStatus(offsetBytes, lengthBytes, maxExtents);
   }
 
   resize(sizeBytes: number): Promise<void> {

@@ -217,9 +217,10 @@ export class FileDevice implements BlockDevice {
     if (opts?.fua) await this.flush();
   }
 
-  async blockStatus(offsetBytes: number, lengthBytes: number): Promise<Extent[]> {
+  /** Walks SEEK_DATA / SEEK_HOLE (two threadpool calls per data run) until `end` or `maxExtents`. */
+  async blockStatus(offsetBytes: number, lengthBytes: number, maxExtents = Infinity): Promise<Extent[]> {
     this.check(offsetBytes, 0, false);
-    const end = Math.min(offsetBytes + lengthBytes, this.info.sizeBytes);
+    let end = Math.min(offsetBytes + lengthBytes, this.info.sizeBytes);
     if (!this.info.canBlockStatus) {
       return [{ offsetBytes, lengthBytes: end - offsetBytes, hole: false, zero: false }];
     }
@@ -227,6 +228,10 @@ export class FileDevice implements BlockDevice {
     let pos = offsetBytes;
     try {
       while (pos < end) {
+        if (extents.length >= maxExtents) {
+          end = pos; // report up to here only: what lies beyond is unknown, not data
+          break;
+        }
         let dataAt = await seekAllocation(this.fd, pos, SEEK_DATA);
         if (dataAt < 0 || dataAt > end) dataAt = end;
         if (dataAt > pos) extents.push({ offsetBytes: pos, lengthBytes: dataAt - pos, hole: true, zero: true });

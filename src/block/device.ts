@@ -152,8 +152,14 @@ export interface BlockDevice {
   /** Deallocate; afterwards the range reads as zeroes. Rejects ENOTSUP if !canDiscard. */
   discard(offsetBytes: number, lengthBytes: number): Promise<void>;
   writeZeroes(offsetBytes: number, lengthBytes: number, opts?: WriteZeroesOptions): Promise<void>;
-  /** Allocation status for [offset, offset+length), clipped to the device end. */
-  blockStatus(offsetBytes: number, lengthBytes: number): Promise<Extent[]>;
+  /**
+   * Allocation status for [offset, offset+length), clipped to the device end.
+   * `maxExtents`: the caller uses no more than this many; a device may stop
+   * after about that many and return contiguous extents from `offset` that
+   * cover less than asked (a fragmented file would otherwise be walked to
+   * the end for a reply that carries one descriptor).
+   */
+  blockStatus(offsetBytes: number, lengthBytes: number, maxExtents?: number): Promise<Extent[]>;
   /** Change the size (grow or shrink). Rejects ENOTSUP where impossible. */
   resize(sizeBytes: number): Promise<void>;
   /** Release resources; pending I/O settles first. Later calls reject ESHUTDOWN. */

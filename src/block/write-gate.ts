@@ -157,8 +157,8 @@ export class GatedDevice implements BlockDevice {
     return this.gated(() => this.inner.writeZeroes(offsetBytes, lengthBytes, opts));
   }
 
-  blockStatus(offsetBytes: number, lengthBytes: number): Promise<Extent[]> {
-    return this.inner.blockStatus(offsetBytes, lengthBytes);
+  blockStatus(offsetBytes: number, lengthBytes: number, maxExtents?: number): Promise<Extent[]> {
+    return this.inner.blockStatus(offsetBytes, lengthBytes, maxExtents);
   }
 
   resize(sizeBytes: number): Promise<void> {

@@ -70,9 +70,9 @@ export class LoopDevice implements BlockDevice {
     this.inflightCount++;
     return this.inner.writeZeroes(offsetBytes, lengthBytes, opts).then(this.onDone, this.onFail);
   }
-  blockStatus(offsetBytes: number, lengthBytes: number): Promise<Extent[]> {
+  blockStatus(offsetBytes: number, lengthBytes: number, maxExtents?: number): Promise<Extent[]> {
     this.inflightCount++;
-    return this.inner.blockStatus(offsetBytes, lengthBytes).then(this.onDone, this.onFail);
+    return this.inner.blockStatus(offsetBytes, lengthBytes, maxExtents).then(this.onDone, this.onFail);
   }
   resize(sizeBytes: number): Promise<void> {
     return this.inner.resize(sizeBytes);

@@ -42,6 +42,13 @@ export const SPARSE_READ_MIN_BYTES = 64 * 1024;
 const ZERO_GRANULE_BYTES = 64 * 1024;
 /** proto.md: SHOULD NOT send more than 2^20 descriptors per chunk. */
 const MAX_DESCRIPTORS = 1 << 20;
+/**
+ * Extents asked of the device per BLOCK_STATUS reply (one with REQ_ONE).
+ * A reply may cover less than the request (the client asks again from
+ * where it ends); walking a fragmented file to the end of a 4 GiB query
+ * costs two threadpool lseeks per data run.
+ */
+const STATUS_EXTENTS_PER_REPLY = 1024;
 
 export interface ExecContext {
   device: BlockDevice;
@@ -147,7 +154,7 @@ async function execBlockStatus(x: ExecContext, req: ValidRequest, _p: Buffer | u
   if (qlen <= 0) throw new BlockError('EINVAL', 'block status beyond the end of the device');
   let descs: StatusDescriptor[];
   if (!x.device.info.canBlockStatus) descs = [{ lengthBytes: qlen, flags: 0 }];
-  else descs = toDescriptors(await x.device.blockStatus(req.offsetBytes, qlen));
+  else descs = toDescriptors(await x.device.blockStatus(req.offsetBytes, qlen, req.flags & NBD_CMD_FLAG_REQ_ONE ? 1 : STATUS_EXTENTS_PER_REPLY));
   if (descs.length === 0) descs = [{ lengthBytes: qlen, flags: 0 }];
   if (req.flags & NBD_CMD_FLAG_REQ_ONE) descs = [{ lengthBytes: Math.min(descs[0]!.lengthBytes, req.lengthBytes), flags: descs[0]!.flags }];
   if (descs.length > MAX_DESCRIPTORS) descs = descs.slice(0, MAX_DESCRIPTORS);

@@ -139,7 +139,7 @@ export async function getLbaStatus(ctx: Ctx): Promise<Reply> {
   const span = Math.min(capacity - lba, 0x1_0000 * 16) * bs;
   let extents: Array<{ offsetBytes: number; lengthBytes: number; hole: boolean }>;
   if (lu.handle.device.info.canBlockStatus && lu.thin) {
-    const res = await deviceOp(lu, false, () => lu.handle.device.blockStatus(lba * bs, span));
+    const res = await deviceOp(lu, false, () => lu.handle.device.blockStatus(lba * bs, span, maxDesc));
     if (isReply(res)) return res;
     extents = res;
   } else extents = [{ offsetBytes: lba * bs, lengthBytes: span, hole: false }];

@@ -46,6 +46,20 @@ describe('FileDevice', () => {
     expect(map.reduce((n, e) => n + e.lengthBytes, 0)).toBe(4 * MiB);
   });
 
+  it('blockStatus with maxExtents stops early and reports only what it walked', async () => {
+    const d = await open();
+    // 32 data runs of 4 KiB, each followed by a 60 KiB hole: 64 extents over 2 MiB.
+    for (let i = 0; i < 32; i++) await d.write(i * 64 * 1024, Buffer.alloc(4096, 1));
+    const full = await d.blockStatus(0, 16 * MiB);
+    expect(full.length).toBeGreaterThanOrEqual(64);
+    const some = await d.blockStatus(0, 16 * MiB, 5);
+    expect(some.length).toBeGreaterThanOrEqual(5);
+    expect(some.length).toBeLessThan(full.length);
+    // The same extents as the full walk, ending where the walk stopped: nothing
+    // beyond it is reported (as data or otherwise).
+    expect(some).toEqual(full.slice(0, some.length));
+  });
+
   it('FUA writes land on the file; flush succeeds', async () => {
     const d = await open();
     await d.write(0, Buffer.alloc(4096, 7), { fua: true });

@@ -46,6 +46,21 @@ describe('provisioning and atomic commands', () => {
     expect((await exec(r, [0x42, 0, 0, 0, 0, 0, 0, 0, 0, 0])).status).toBe(0);
   });
 
+  it('GET LBA STATUS asks the device for no more extents than the allocation length can carry', async () => {
+    const r = rig();
+    const asked: Array<number | undefined> = [];
+    const inner = r.mem.blockStatus.bind(r.mem);
+    r.mem.blockStatus = (off: number, len: number, max?: number) => {
+      asked.push(max);
+      return inner(off, len, max);
+    };
+    await lbaStatus(r, 0); // 24 bytes: the header and one descriptor
+    const c = cdb16(0x9e, 0n, 0, 0x12);
+    c.writeUInt32BE(8 + 3 * 16, 10);
+    await exec(r, c);
+    expect(asked).toEqual([1, 3]);
+  });
+
   it('GET LBA STATUS beyond the end is LBA OUT OF RANGE', async () => {
     const r = rig();
     const c = cdb16(0x9e, BigInt(BLOCKS + 1), 0, 0x12);
