@@ -8,7 +8,10 @@
  * share the cores with the daemon there). All return the exact command
  * line they ran.
  */
-import { commandLine, run } from './proc.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { commandLine, run, stopPid } from './proc.js';
 import type { Workload } from './workloads.js';
 
 export interface Sample {
@@ -82,6 +85,31 @@ export async function fio(w: Workload, url: string, seconds: number, rw?: string
     command: commandLine('fio', args),
     clientCpuSeconds: r.cpuSeconds,
   };
+}
+
+/**
+ * fio's nbd engine against an iSCSI LUN, through `qemu-nbd` serving the
+ * `iscsi://` URL on a Unix socket (libiscsi inside QEMU's block layer):
+ * Debian's fio has no libiscsi engine, and this is the one way to run the
+ * same random mix over iSCSI with tools nobody here wrote. The bridge is
+ * the same for every daemon, so the ratio holds, but it costs CPU of its
+ * own: the IOPS are lower than a direct client would see.
+ */
+export async function fioOverIscsi(w: Workload, iscsiUrl: string, seconds: number): Promise<Sample> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'blockgate-bench-bridge-'));
+  const sock = path.join(dir, 'nbd.sock');
+  const pidFile = path.join(dir, 'qemu-nbd.pid');
+  // --fork returns once the socket listens; --persistent keeps serving across fio's connections.
+  const bridgeArgs = ['--fork', '--persistent', '--pid-file', pidFile, '-f', 'raw', '--cache=none', '-k', sock, iscsiUrl];
+  try {
+    await run('qemu-nbd', bridgeArgs, 30_000);
+    const s = await fio(w, `nbd+unix:///?socket=${sock}`, seconds);
+    return { ...s, command: `${commandLine('qemu-nbd', bridgeArgs)} && ${s.command}` };
+  } finally {
+    const pid = fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, 'utf8').trim()) : 0;
+    if (pid > 0) await stopPid(pid);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** `iscsi-perf` random reads of `w.blockBytes` at `w.depth` for `seconds`; its closing "iops average". */

@@ -5,7 +5,7 @@
  * measurement. qemu-img's request count is calibrated once per cell so
  * that a run lasts about `seconds` on the reference.
  */
-import { fio, qemuImgBench, type Sample } from './clients.js';
+import { fio, fioOverIscsi, qemuImgBench, type Sample } from './clients.js';
 import { cpuSeconds } from './proc.js';
 import type { Running } from './systems.js';
 import { REFERENCE, type Protocol, type Workload } from './workloads.js';
@@ -52,7 +52,8 @@ function urlOf(sys: Running, p: Protocol): string | undefined {
 
 /** One measurement of one cell on one system. */
 export function measure(c: Cell, url: string, seconds: number): Promise<Sample> {
-  return c.workload.tool === 'fio' ? fio(c.workload, url, seconds) : qemuImgBench(c.workload, url, c.count!);
+  if (c.workload.tool === 'fio') return c.protocol === 'iscsi' ? fioOverIscsi(c.workload, url, seconds) : fio(c.workload, url, seconds);
+  return qemuImgBench(c.workload, url, c.count!);
 }
 
 async function calibrate(c: Cell, systems: Running[], seconds: number): Promise<void> {
