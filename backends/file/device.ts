@@ -28,6 +28,7 @@ import {
   SEEK_HOLE,
   fallocate,
   seekAllocation,
+  seekAllocationNow,
   seekEnd,
 } from '../../src/util/libc.js';
 import { fdatasync, fstat, ftruncate, readFull, writeFull, closeFd } from './fd-io.js';
@@ -46,6 +47,8 @@ export interface FileDeviceOptions {
 }
 
 const ZERO_CHUNK_BYTES = 1024 * 1024;
+/** Block-status walks of up to this many extents call lseek on the loop (see blockStatus). */
+const SEEK_ON_LOOP_MAX_EXTENTS = 64;
 /**
  * Reads up to this size try the page cache inline first (nowait-read.ts).
  * Longer copies go to the threadpool so they overlap the loop's network
@@ -217,8 +220,13 @@ export class FileDevice implements BlockDevice {
     if (opts?.fua) await this.flush();
   }
 
-  /** Walks SEEK_DATA / SEEK_HOLE (two threadpool calls per data run) until `end` or `maxExtents`. */
+  /**
+   * Walks SEEK_DATA / SEEK_HOLE until `end` or `maxExtents`: on the loop for
+   * a few extents (GET LBA STATUS, NBD REQ_ONE — QEMU asks once per read
+   * with cache=none), on the threadpool for longer walks.
+   */
   async blockStatus(offsetBytes: number, lengthBytes: number, maxExtents = Infinity): Promise<Extent[]> {
+    const seek = maxExtents <= SEEK_ON_LOOP_MAX_EXTENTS ? seekAllocationNow : seekAllocation;
     this.check(offsetBytes, 0, false);
     let end = Math.min(offsetBytes + lengthBytes, this.info.sizeBytes);
     if (!this.info.canBlockStatus) {
@@ -232,11 +240,11 @@ export class FileDevice implements BlockDevice {
           end = pos; // report up to here only: what lies beyond is unknown, not data
           break;
         }
-        let dataAt = await seekAllocation(this.fd, pos, SEEK_DATA);
+        let dataAt = await seek(this.fd, pos, SEEK_DATA);
         if (dataAt < 0 || dataAt > end) dataAt = end;
         if (dataAt > pos) extents.push({ offsetBytes: pos, lengthBytes: dataAt - pos, hole: true, zero: true });
         if (dataAt >= end) break;
-        let holeAt = await seekAllocation(this.fd, dataAt, SEEK_HOLE);
+        let holeAt = await seek(this.fd, dataAt, SEEK_HOLE);
         if (holeAt < 0 || holeAt > end) holeAt = end;
         extents.push({ offsetBytes: dataAt, lengthBytes: holeAt - dataAt, hole: false, zero: false });
         pos = holeAt;

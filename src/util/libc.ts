@@ -109,6 +109,19 @@ export function seekAllocation(fd: number, offset: number, whence: typeof SEEK_D
   });
 }
 
+/**
+ * seekAllocation on the calling thread: for short walks, where two
+ * threadpool round trips per data run cost far more than the lookup (the
+ * extent tree is normally in memory; a cold one means a metadata read).
+ */
+export function seekAllocationNow(fd: number, offset: number, whence: typeof SEEK_DATA | typeof SEEK_HOLE): number {
+  const v = Number(load().lseek(fd, offset, whence));
+  if (v >= 0) return v;
+  const e = errnoError('lseek');
+  if (e.code === 'ENXIO') return -1;
+  throw e;
+}
+
 /** lseek(fd, 0, SEEK_END): the size of a block device. */
 export function seekEnd(fd: number): Promise<number> {
   const l = load();

@@ -58,6 +58,8 @@ describe('FileDevice', () => {
     // The same extents as the full walk, ending where the walk stopped: nothing
     // beyond it is reported (as data or otherwise).
     expect(some).toEqual(full.slice(0, some.length));
+    // Short walks seek on the loop: no data past 2 MiB (ENXIO) is one hole to the end.
+    expect(await d.blockStatus(2 * MiB, 14 * MiB, 5)).toEqual([{ offsetBytes: 2 * MiB, lengthBytes: 14 * MiB, hole: true, zero: true }]);
   });
 
   it('FUA writes land on the file; flush succeeds', async () => {
