@@ -226,8 +226,8 @@ export class FileDevice implements BlockDevice {
    * with cache=none), on the threadpool for longer walks.
    */
   async blockStatus(offsetBytes: number, lengthBytes: number, maxExtents = Infinity): Promise<Extent[]> {
-    const seek = maxExtents <= SEEK_ON_LOOP_MAX_EXTENTS ? seekAllocationNow : seekAllocation;
     this.check(offsetBytes, 0, false);
+    const seek = maxExtents <= SEEK_ON_LOOP_MAX_EXTENTS ? seekAllocationNow : seekAllocation;
     let end = Math.min(offsetBytes + lengthBytes, this.info.sizeBytes);
     if (!this.info.canBlockStatus) {
       return [{ offsetBytes, lengthBytes: end - offsetBytes, hole: false, zero: false }];

@@ -20,10 +20,10 @@
  * Bound through koffi (ffi.ts) with integer arguments only.
  */
 import { performance } from 'node:perf_hooks';
+import { SEEK_HOLE, seekAllocationNow } from '../../src/util/libc.js';
 import { fileLibc } from './ffi.js';
 
 const SYS_CACHESTAT = 451; // the same number on every architecture (unified syscall table)
-const SEEK_HOLE = 4;
 const MSG_DONTWAIT = 0x40;
 const MSG_NOSIGNAL = 0x4000;
 const MSG_MORE = 0x8000;
@@ -37,7 +37,6 @@ interface Bound {
   send(fd: number, buf: Buffer, len: number, flags: number): number;
   sendfile(out: number, inFd: number, offp: number, count: number): number;
   cachestat(fd: number, range: number, stat: number): number;
-  lseek(fd: number, off: number, whence: number): number;
   errno(): number;
   /** Scratch structs with fixed addresses: [0..2) off_t for sendfile, [2..6) cachestat_range, [6..16) cachestat. */
   words: Uint32Array;
@@ -57,14 +56,12 @@ function bind(): Bound | null {
     const send = libc.func('intptr_t send(int, void *, size_t, int)');
     const sendfile = libc.func('intptr_t sendfile(int, int, intptr_t, size_t)');
     const syscall = libc.func('long syscall(long, int, intptr_t, intptr_t, uint32_t)');
-    const lseek = libc.func('int64_t lseek(int, int64_t, int)');
     const scratch = Buffer.allocUnsafeSlow(64);
     const base = libc.addressOf(scratch);
     const b: Bound = {
       send: (fd, buf, len, flags) => Number(send(fd, buf, len, flags)),
       sendfile: (out, inFd, offp, count) => Number(sendfile(out, inFd, offp, count)),
       cachestat: (fd, range, stat) => Number(syscall(SYS_CACHESTAT, fd, range, stat, 0)),
-      lseek: (fd, off, whence) => Number(lseek(fd, off, whence)),
       errno: libc.errno,
       words: new Uint32Array(scratch.buffer, scratch.byteOffset, 16),
       offAddr: base,
@@ -104,8 +101,11 @@ function cachedAndAllocated(b: Bound, fd: number, offset: number, length: number
   }
   const pages = Math.floor((offset + length - 1) / PAGE_BYTES) - Math.floor(offset / PAGE_BYTES) + 1;
   if (getU64(w, 6) < pages) return false;
-  const hole = b.lseek(fd, offset, SEEK_HOLE);
-  return hole >= offset + length;
+  try {
+    return seekAllocationNow(fd, offset, SEEK_HOLE) >= offset + length;
+  } catch {
+    return false; // the ordinary path reads it and reports any error
+  }
 }
 
 /**

@@ -100,11 +100,11 @@ export function seekAllocation(fd: number, offset: number, whence: typeof SEEK_D
   return new Promise((resolve, reject) => {
     l.lseek.async(fd, offset, whence, (err: Error | null, r: number | bigint) => {
       if (err) return reject(err);
-      const v = Number(r);
-      if (v >= 0) return resolve(v);
-      const e = errnoError('lseek');
-      if (e.code === 'ENXIO') resolve(-1);
-      else reject(e);
+      try {
+        resolve(allocationOffset(r));
+      } catch (e) {
+        reject(e);
+      }
     });
   });
 }
@@ -115,7 +115,12 @@ export function seekAllocation(fd: number, offset: number, whence: typeof SEEK_D
  * extent tree is normally in memory; a cold one means a metadata read).
  */
 export function seekAllocationNow(fd: number, offset: number, whence: typeof SEEK_DATA | typeof SEEK_HOLE): number {
-  const v = Number(load().lseek(fd, offset, whence));
+  return allocationOffset(load().lseek(fd, offset, whence));
+}
+
+/** An lseek result: the offset, -1 for ENXIO (nothing past it), or the errno thrown. */
+function allocationOffset(r: number | bigint): number {
+  const v = Number(r);
   if (v >= 0) return v;
   const e = errnoError('lseek');
   if (e.code === 'ENXIO') return -1;
