@@ -31,7 +31,8 @@ import {
   seekAllocationNow,
   seekEnd,
 } from '../../src/util/libc.js';
-import { fdatasync, fstat, ftruncate, readFull, writeFull, closeFd } from './fd-io.js';
+import { PRIVATE_FILE_MODE } from '../../src/util/private-fs.js';
+import { fchmod, fdatasync, fstat, ftruncate, readFull, writeFull, closeFd } from './fd-io.js';
 import { InlineWriter } from './inline-write.js';
 import { readNowait } from './nowait-read.js';
 import { sendPrefixAndFile } from './sendfile.js';
@@ -336,13 +337,18 @@ function push(out: Extent[], s: number, f: number, hole: boolean): void {
   out.push({ offsetBytes: s, lengthBytes: f - s, hole, zero: hole });
 }
 
-function openFd(path: string, flags: number): Promise<number> {
-  return new Promise((resolve, reject) => fs.open(path, flags, (err, fd) => (err ? reject(err) : resolve(fd))));
+function openFd(path: string, flags: number, mode?: number): Promise<number> {
+  return new Promise((resolve, reject) => fs.open(path, flags, mode, (err, fd) => (err ? reject(err) : resolve(fd))));
 }
 
+/**
+ * A new image is 0600 whatever the umask (anyone who can read it reads the
+ * disk). An existing file is never created here, so it keeps its owner's mode.
+ */
 async function createSparse(path: string, sizeBytes: number): Promise<void> {
-  const fd = await openFd(path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL);
+  const fd = await openFd(path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL, PRIVATE_FILE_MODE);
   try {
+    await fchmod(fd, PRIVATE_FILE_MODE);
     await ftruncate(fd, sizeBytes);
   } finally {
     await closeFd(fd);

@@ -43,6 +43,10 @@ export function ftruncate(fd: number, len: number): Promise<void> {
   return new Promise((resolve, reject) => fs.ftruncate(fd, len, (err) => (err ? reject(err) : resolve())));
 }
 
+export function fchmod(fd: number, mode: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.fchmod(fd, mode, (err) => (err ? reject(err) : resolve())));
+}
+
 export function fstat(fd: number): Promise<fs.Stats> {
   return new Promise((resolve, reject) => fs.fstat(fd, (err, st) => (err ? reject(err) : resolve(st))));
 }

@@ -18,6 +18,7 @@ import { MdsClient } from '../../backends/chunk/mds/admin-client.js';
 import { parseAddress } from '../../backends/chunk/proto/rpc-client.js';
 import type { ClusterOptions } from '../cli/blockgate.js';
 import { defaultDataDir } from '../config/paths.js';
+import { mkdirPrivateSync, PRIVATE_FILE_MODE } from '../util/private-fs.js';
 import { DEFAULT_MDS_ADDRESS } from './cluster.js';
 
 interface Child {
@@ -31,7 +32,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 export async function runClusterUp(o: ClusterOptions): Promise<number | undefined> {
   const dir = path.resolve(o.dataDir ?? path.join(defaultDataDir(), 'cluster'));
   const logs = path.join(dir, 'logs');
-  fs.mkdirSync(logs, { recursive: true });
+  mkdirPrivateSync(logs);
   const { host, port } = parseAddress(o.listen ?? DEFAULT_MDS_ADDRESS);
   const children: Child[] = [];
   let stopping = false;
@@ -43,7 +44,7 @@ export async function runClusterUp(o: ClusterOptions): Promise<number | undefine
   process.once('SIGINT', () => void stopAll(0));
   process.once('SIGTERM', () => void stopAll(0));
   const spawnChild = (name: string, cmd: string, args: string[]): Child => {
-    const out = fs.openSync(path.join(logs, `${name}.log`), 'a');
+    const out = fs.openSync(path.join(logs, `${name}.log`), 'a', PRIVATE_FILE_MODE);
     const proc = spawn(cmd, args, { stdio: ['ignore', out, out] });
     fs.closeSync(out);
     const c = { name, proc };

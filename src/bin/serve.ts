@@ -13,6 +13,7 @@ import { formatIssue } from '../config/validate.js';
 import { Daemon, embeddedDefault } from '../mgmt/daemon.js';
 import { workerSpawner } from '../mgmt/worker-spawner.js';
 import { createLogger, flushLogger } from '../obs/log.js';
+import { mkdirPrivateSync } from '../util/private-fs.js';
 import { mergeServeOptions, type ServeOptions } from '../cli/blockgate.js';
 import { FRONTENDS, targetParamDefaults } from './frontends.js';
 import { singleLoopSpawner } from './single-loop.js';
@@ -64,7 +65,7 @@ export async function runServe(opts: ServeOptions, resolved: ResolvedConfig = re
   const config = mergeServeOptions(resolved.config, opts);
   const level = config.logLevel ?? 'info';
   const log = createLogger(level);
-  fs.mkdirSync(resolved.dataDir, { recursive: true });
+  mkdirPrivateSync(resolved.dataDir);
   if (resolved.embedded) await saveConfigAtomic(resolved.savePath, resolved.config);
   const spawn = config.singleLoop ? singleLoopSpawner(log) : workerSpawner(new URL('./target-worker.js', import.meta.url), level, log);
   const daemon = new Daemon({

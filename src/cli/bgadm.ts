@@ -10,6 +10,7 @@
 import { basename } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { resolveAdminSocketPath, processPathEnvironment } from '../config/paths.js';
+import { parseSize } from '../config/size.js';
 import { parseKv } from '../config/targets-conf.js';
 import {
   DEVICE_TYPES,
@@ -101,10 +102,13 @@ async function sendAndPrint(request: AdminRequest, values: Parsed['values'], pro
   return 0;
 }
 
-/** tgt errors print tgtadm's exact text; our own add their details. */
+/**
+ * The table's message (for tgt errors tgtadm's exact text, so scripts that
+ * match it keep working), then the details saying why, when the daemon gave any.
+ */
 function errorText(e: MgmtError): string {
   const info = MGMT_ERRORS[e.code];
-  return info.tgtadmErrno === null && e.details !== undefined ? `${info.message}: ${e.details}` : info.message;
+  return e.details !== undefined && e.details !== '' ? `${info.message}: ${e.details}` : info.message;
 }
 
 function programName(script: string | undefined): string {
@@ -220,6 +224,9 @@ function buildRequest(parsed: Parsed, prog: string): TgtadmRequest | string {
       if (kv.portal === undefined || kv.portal === '') return `${prog}: you must specify --param portal=<portal>\n`;
       req.portal = kv.portal;
     } else req.params = kv;
+    // Refused here as tgtadm refuses a bad argument: with the reason, before anything is sent.
+    const size = v.mode === 'logicalunit' && kv.size !== undefined ? parseSize(kv.size) : 0;
+    if (typeof size === 'string') return `${prog}: ${size}\n`;
   }
   return req;
 }
@@ -238,7 +245,8 @@ Requests (tgtadm syntax; --lld defaults to iscsi):
   --mode target --op bind|unbind --tid <id> --initiator-name <iqn>
   --mode logicalunit --op new --tid <id> --lun <lun> --backing-store <path>
         [--bstype file|chunk|memory] [--bsopts <opts>] [--bsoflags sync|direct|sync:direct]
-        [--blocksize <bytes>] [--params size=<bytes>,readonly=1,...]
+        [--blocksize <bytes>] [--params size=<size>,readonly=1,...]
+        (sizes: bytes or 512K, 128M, 10G, 2T; 1024-based)
   --mode logicalunit --op delete --tid <id> --lun <lun>
   --mode logicalunit --op update --tid <id> --lun <lun> --params <k=v,...>
   --mode account --op new --user <name> --password <secret>

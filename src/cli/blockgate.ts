@@ -10,6 +10,7 @@
 import { Argument, Command, CommanderError, Option } from 'commander';
 import { parseHostPort } from '../config/address.js';
 import { ISCSI_DEFAULT_PORT, LOG_LEVELS, NBD_DEFAULT_PORT, type DaemonConfig, type LogLevel } from '../config/schema.js';
+import { parseSize } from '../config/size.js';
 
 export interface ServeOptions {
   config?: string;
@@ -181,10 +182,9 @@ function toClusterOptions(o: Record<string, unknown>): ClusterOptions {
 }
 
 function parseSizeOption(text: string): number {
-  const m = /^(\d+)\s*(|B|KiB|MiB|GiB|TiB|K|M|G|T)$/i.exec(text.trim());
-  if (m === null) throw new Usage(`--size: bad size ${JSON.stringify(text)} (e.g. 10GiB)`);
-  const shift: Record<string, number> = { '': 0, b: 0, k: 10, kib: 10, m: 20, mib: 20, g: 30, gib: 30, t: 40, tib: 40 };
-  return Number(m[1]) * 2 ** shift[m[2]!.toLowerCase()]!;
+  const bytes = parseSize(text);
+  if (typeof bytes === 'string') throw new Usage(`--size: ${bytes}`);
+  return bytes;
 }
 
 function errorResult(e: unknown, out: string): BlockgateCommand {

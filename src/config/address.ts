@@ -70,19 +70,3 @@ export function checkAclAddress(text: string): string | undefined {
   if (!/^\d{1,3}$/.test(prefix) || Number(prefix) > max) return `bad prefix length in ${JSON.stringify(text)}`;
   return undefined;
 }
-
-const SIZE_UNITS: Record<string, number> = {
-  '': 1, B: 1,
-  K: 1024, KIB: 1024, M: 1024 ** 2, MIB: 1024 ** 2, G: 1024 ** 3, GIB: 1024 ** 3, T: 1024 ** 4, TIB: 1024 ** 4,
-  KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12,
-};
-
-/** "10GiB", "512M" (binary), "1GB" (decimal), 4096 → bytes. */
-export function parseSize(v: string | number): number | string {
-  if (typeof v === 'number') return Number.isSafeInteger(v) && v >= 0 ? v : `bad size ${v}`;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$/.exec(v);
-  const unit = m === null ? undefined : SIZE_UNITS[m[2]!.toUpperCase()];
-  if (m === null || unit === undefined) return `bad size ${JSON.stringify(v)} (use e.g. 4096, 512MiB, 10G)`;
-  const bytes = Math.round(Number(m[1]) * unit);
-  return Number.isSafeInteger(bytes) ? bytes : `size ${JSON.stringify(v)} too large`;
-}

@@ -9,7 +9,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
-import { parseSize } from './address.js';
+import { parseSize } from './size.js';
 import { BSTYPES, defaultConfig, LOG_LEVELS, type DaemonConfig } from './schema.js';
 import { parseTargetsConf, nodeTargetsConfIo } from './targets-conf.js';
 import { validateConfig, type ConfigIssue, type LoadResult } from './validate.js';

@@ -6,7 +6,7 @@
  * `--mode logicalunit --op new|update`, and the registry decodes them with
  * `parseLunParams`.
  */
-import { parseSize } from './address.js';
+import { parseSize } from './size.js';
 import type { LunConfig } from './schema.js';
 
 type LunAttr = 'sizeBytes' | 'readOnly' | 'removable' | 'vendorId' | 'productId' | 'productRev' | 'serial'
@@ -48,29 +48,30 @@ export function lunConfigToParams(lun: LunConfig): Record<string, string> {
 /**
  * Decode `--params`. Unknown names → `{ unknown: name }` (the registry answers
  * BG_ERR_UNKNOWN_PARAM / tgt answers "invalid request"); bad values →
- * `{ invalid: name }`. Booleans accept 1/0, yes/no, on/off, true/false.
+ * `{ invalid: name, reason }`. Booleans accept 1/0, yes/no, on/off, true/false;
+ * sizes take units (src/config/size.ts).
  */
-export function parseLunParams(params: Record<string, string>): LunParamValues | { unknown: string } | { invalid: string } {
+export function parseLunParams(params: Record<string, string>): LunParamValues | { unknown: string } | { invalid: string; reason: string } {
   const out: Record<string, unknown> = {};
   for (const [name, text] of Object.entries(params)) {
     const row = LUN_PARAMS[name];
     if (row === undefined) return { unknown: name };
     const v = decodeValue(row.kind, text);
-    if (v === undefined) return { invalid: name };
+    if (typeof v === 'object') return { invalid: name, reason: v.reason };
     out[row.key] = v;
   }
   return out as LunParamValues;
 }
 
-function decodeValue(kind: ParamRow['kind'], text: string): string | boolean | number | undefined {
+function decodeValue(kind: ParamRow['kind'], text: string): string | boolean | number | { reason: string } {
   switch (kind) {
     case 'string':
       return text;
     case 'bool':
-      return parseBool(text);
+      return parseBool(text) ?? { reason: `${JSON.stringify(text)} is not a boolean (1/0, yes/no, on/off, true/false)` };
     case 'size': {
       const n = parseSize(text);
-      return typeof n === 'number' ? n : undefined;
+      return typeof n === 'number' ? n : { reason: n };
     }
   }
 }

@@ -1,21 +1,14 @@
 /**
- * Write a DaemonConfig as YAML, atomically: a reader (or a crash) sees the
- * old file or the new one, never a mix.
- *
- *   write <dir>/.<name>.<pid>.<n>.tmp → fsync → rename over <path> → fsync <dir>
- *
- * The rename is atomic within one filesystem (POSIX rename(2)); the directory
- * fsync makes the rename itself durable. Key order follows the schema so
+ * Write a DaemonConfig as YAML, atomically and durably (src/util/atomic-replace.ts):
+ * a reader, or a crash, sees the old file or the new one, never a mix. The
+ * file is 0600 (it may hold CHAP secrets). Key order follows the schema so
  * saved files diff cleanly.
  */
-import { open, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
 import { stringify } from 'yaml';
+import { atomicReplace } from '../util/atomic-replace.js';
 import type { DaemonConfig, LunConfig, TargetConfig } from './schema.js';
 
 const HEADER = '# blockgate configuration (docs/config.md). Written by blockgate; comments are not preserved.\n';
-
-let tmpCounter = 0;
 
 /** YAML text for `config`; loading it back yields a deep-equal config. */
 export function stringifyConfig(config: DaemonConfig): string {
@@ -23,30 +16,7 @@ export function stringifyConfig(config: DaemonConfig): string {
 }
 
 export async function saveConfigAtomic(path: string, config: DaemonConfig): Promise<void> {
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${++tmpCounter}.tmp`);
-  const fh = await open(tmp, 'wx', 0o600); // may hold CHAP secrets
-  try {
-    await fh.writeFile(stringifyConfig(config), 'utf8');
-    await fh.sync();
-  } catch (e) {
-    await fh.close();
-    await unlink(tmp).catch(() => undefined);
-    throw e;
-  }
-  await fh.close();
-  try {
-    await rename(tmp, path);
-  } catch (e) {
-    await unlink(tmp).catch(() => undefined);
-    throw e;
-  }
-  const dh = await open(dir, 'r');
-  try {
-    await dh.sync();
-  } finally {
-    await dh.close();
-  }
+  await atomicReplace(path, stringifyConfig(config), { mode: 0o600 });
 }
 
 /** Rebuild objects in schema key order, dropping undefined values. */

@@ -278,7 +278,7 @@ function setBool(l: LunConfig, key: string, v: boolean | undefined): void {
 function applyParams(l: LunConfig, kv: Record<string, string>, d: RawDirective, ctx: Ctx): void {
   const parsed = parseLunParams(kv);
   if ('unknown' in parsed) err(ctx, d, `unknown LUN parameter ${JSON.stringify(parsed.unknown)}`);
-  else if ('invalid' in parsed) err(ctx, d, `bad value for LUN parameter ${JSON.stringify(parsed.invalid)}`);
+  else if ('invalid' in parsed) err(ctx, d, `bad value for LUN parameter ${JSON.stringify(parsed.invalid)}: ${parsed.reason}`);
   else Object.assign(l, parsed);
 }
 

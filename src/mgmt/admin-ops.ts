@@ -5,6 +5,7 @@
  * persist its config.
  */
 import { parseLunParams } from '../config/lun-params.js';
+import { parseSize } from '../config/size.js';
 import type { LunConfig, TargetConfig } from '../config/schema.js';
 import type { BackgroundPool } from './background.js';
 import type { AdminReply, AdminRequest, LunShow, ShowData, TargetShow, TgtadmRequest } from './admin-protocol.js';
@@ -204,8 +205,9 @@ async function lunOp(ctx: AdminContext, req: TgtadmRequest): Promise<ShowData | 
       const params = { ...(req.params ?? {}), ...(req.name && req.value !== undefined ? { [req.name]: req.value } : {}) };
       const size = params.size;
       if (size !== undefined) {
-        const bytes = Number(size);
-        if (!Number.isSafeInteger(bytes) || bytes <= 0) fail('BG_ERR_INVALID_REQUEST', 'size must be a byte count');
+        const bytes = parseSize(size);
+        if (typeof bytes === 'string') fail('BG_ERR_INVALID_REQUEST', `size: ${bytes}`);
+        if (bytes === 0) fail('BG_ERR_INVALID_REQUEST', 'size: a LUN cannot shrink to 0 bytes');
         lun.info = await rec.runtime.request({ type: 'resizeLun', lun: req.lun, sizeBytes: bytes });
         lun.cfg.sizeBytes = bytes;
         return undefined;
@@ -230,7 +232,7 @@ function lunConfigFrom(req: TgtadmRequest): LunConfig {
   const bstype = normaliseBstype(req.bstype);
   const parsed = parseLunParams(req.params ?? {});
   if ('unknown' in parsed) fail('BG_ERR_UNKNOWN_PARAM', parsed.unknown);
-  if ('invalid' in parsed) fail('BG_ERR_INVALID_REQUEST', `bad value for ${parsed.invalid}`);
+  if ('invalid' in parsed) fail('BG_ERR_INVALID_REQUEST', `${parsed.invalid}: ${parsed.reason}`);
   const cfg: LunConfig = { lun: req.lun!, backingStore: req.backingStore!, bstype, ...parsed };
   if (req.bsopts !== undefined) cfg.bsopts = req.bsopts;
   if (req.bsoflags !== undefined) cfg.bsoflags = req.bsoflags;

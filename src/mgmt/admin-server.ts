@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { mkdirPrivateSync } from '../util/private-fs.js';
 import type { AdminReply, AdminRequest } from './admin-protocol.js';
 import { createRequestDecoder, encodeReply } from './admin-wire.js';
 
@@ -23,16 +24,23 @@ export class AdminServer {
 
   async listen(): Promise<void> {
     const dir = path.dirname(this.socketPath);
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    mkdirPrivateSync(dir);
     await this.removeStaleSocket();
     const server = net.createServer((sock) => this.serve(sock));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      // umask-independent: create, then tighten before anyone can use it.
-      server.listen(this.socketPath, () => {
-        fs.chmodSync(this.socketPath, 0o600);
-        resolve();
-      });
+      // bind(2) creates the socket 0777 & ~umask and listen() follows at once,
+      // so a chmod afterwards leaves a window: narrow the umask around the
+      // (synchronous) bind, then set the mode exactly.
+      const umask = process.umask(0o177);
+      try {
+        server.listen(this.socketPath, () => {
+          fs.chmodSync(this.socketPath, 0o600);
+          resolve();
+        });
+      } finally {
+        process.umask(umask);
+      }
     });
     this.server = server;
   }

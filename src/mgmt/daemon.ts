@@ -7,7 +7,6 @@
  * Protocol front ends are injected (src/bin wires targets/ in), so nothing
  * in src/mgmt depends on a wire protocol.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import type http from 'node:http';
 import type { Logger } from 'pino';
@@ -16,6 +15,7 @@ import { saveConfigAtomic } from '../config/save.js';
 import type { DaemonConfig } from '../config/schema.js';
 import { configToRequests } from '../config/to-requests.js';
 import { createMetricsRegistry, serveMetrics } from '../obs/metrics.js';
+import { mkdirPrivateSync } from '../util/private-fs.js';
 import type { PortalShow, ShowData, TgtadmRequest } from './admin-protocol.js';
 import { executeAdmin, type AdminContext } from './admin-ops.js';
 import { AdminServer } from './admin-server.js';
@@ -89,7 +89,7 @@ export class Daemon {
   }
 
   async start(): Promise<void> {
-    fs.mkdirSync(this.opts.dataDir, { recursive: true });
+    mkdirPrivateSync(this.opts.dataDir);
     await this.applyConfig();
     const services: DaemonServices = {
       registry: this.registry,

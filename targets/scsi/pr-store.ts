@@ -1,11 +1,14 @@
 /**
  * Persistence of PR state for APTPL (spc4r37 5.13.5): a JSON file in the
- * LUN's stateDir, replaced atomically (write temp, fsync, rename) so a crash
- * leaves either the old or the new state. Cleared APTPL removes the file.
+ * LUN's stateDir, replaced atomically and durably (atomicReplace: temp, fsync,
+ * rename, fsync of the directory) so a crash leaves either the old or the new
+ * state. Cleared APTPL removes the file.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { atomicReplace } from '../../src/util/atomic-replace.js';
+import { mkdirPrivate } from '../../src/util/private-fs.js';
 import type { PrState, Registration } from './lu.js';
 
 const FILE = 'scsi-pr.json';
@@ -67,16 +70,8 @@ export async function savePrFile(stateDir: string, pr: PrState): Promise<void> {
     await rm(path, { force: true });
     return;
   }
-  await mkdir(stateDir, { recursive: true });
-  const tmp = `${path}.tmp`;
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writeFile(serializePr(pr));
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
+  await mkdirPrivate(stateDir);
+  await atomicReplace(path, serializePr(pr), { mode: 0o600 });
 }
 
 export function ensureDir(dir: string): void {

@@ -21,6 +21,7 @@ import { open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { fallocate, FALLOC_FL_KEEP_SIZE, FALLOC_FL_ZERO_RANGE } from '../../../src/util/libc.js';
+import { PRIVATE_FILE_MODE } from '../../../src/util/private-fs.js';
 
 export interface ChunkPoolOptions {
   readonly dir: string;
@@ -119,7 +120,7 @@ export class ChunkPool {
 
   private async prepareNew(): Promise<string> {
     const tmp = join(this.o.dir, `tmp-${this.seq++}`);
-    const fh = await open(tmp, 'w+');
+    const fh = await open(tmp, 'w+', PRIVATE_FILE_MODE);
     try {
       await allocate(fh, this.o.fileBytes);
       await fh.datasync();

@@ -18,9 +18,11 @@
  * Errors: fs errors (EIO, ENOSPC, ...) reject; offsets are validated by the
  * caller (RangeError here means a programmer error).
  */
-import { mkdir, open, readdir, rm, type FileHandle } from 'node:fs/promises';
+import { open, readdir, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { syncDirectory } from '../../../src/util/atomic-replace.js';
+import { mkdirPrivate } from '../../../src/util/private-fs.js';
 import { ChunkPool } from './chunk-pool.js';
 import { CHUNK_HEADER_BYTES, decodeChunkHeader, encodeChunkHeader, freshMeta, type ChunkMeta } from './chunk-format.js';
 
@@ -67,8 +69,8 @@ export class ChunkStore {
     const chunkSizeBytes = o.chunkSizeBytes ?? 16 << 20;
     const dir = join(o.dataDir, 'chunks');
     const poolDir = join(o.dataDir, 'chunkpool');
-    await mkdir(dir, { recursive: true });
-    await mkdir(poolDir, { recursive: true });
+    await mkdirPrivate(dir);
+    await mkdirPrivate(poolDir);
     const pool = await ChunkPool.open({ dir: poolDir, fileBytes: CHUNK_HEADER_BYTES + chunkSizeBytes, target: o.poolTarget ?? 4, log: o.log });
     const store = new ChunkStore(dir, pool, chunkSizeBytes);
     for (const cs of await readdir(dir)) store.chunkFiles += (await readdir(join(dir, cs))).length;
@@ -175,8 +177,8 @@ export class ChunkStore {
     for (const n of names) {
       await this.withChunk(copysetId, Number(n), false, async (c) => c?.fh.datasync());
     }
-    await mkdir(this.copysetDir(copysetId), { recursive: true });
-    await syncDir(this.copysetDir(copysetId));
+    await mkdirPrivate(this.copysetDir(copysetId));
+    await syncDirectory(this.copysetDir(copysetId));
   }
 
   /** Delete every chunk of a copyset (the copyset left this chunkserver, or a snapshot replaces it). */
@@ -254,7 +256,7 @@ export class ChunkStore {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
         throw e;
       }
-      await mkdir(this.copysetDir(copysetId), { recursive: true });
+      await mkdirPrivate(this.copysetDir(copysetId));
       await this.pool.take(path);
       this.chunkFiles++;
       fh = await open(path, 'r+');
@@ -274,14 +276,5 @@ async function readFully(fh: FileHandle, buf: Buffer, position: number): Promise
     const { bytesRead } = await fh.read(buf, done, buf.length - done, position + done);
     if (bytesRead === 0) return; // short file: the rest stays zero
     done += bytesRead;
-  }
-}
-
-export async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }

@@ -7,9 +7,10 @@
  *   <dataDir>/raft/<copysetId>/     the group's LogStore
  *   <dataDir>/chunks/<copysetId>/   its chunk files (ChunkStore)
  */
-import { mkdir, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { mkdirPrivate } from '../../../src/util/private-fs.js';
 import type { CopysetAssignment, CopysetReport, HeartbeatResponse } from '../proto/mds-api.js';
 import type { ChunkStore } from './chunk-store.js';
 import { Copyset, type CopysetOptions } from './copyset.js';
@@ -51,7 +52,7 @@ export class CopysetManager {
   /** Reopen every group with a log on disk (after a restart). */
   async openExisting(): Promise<number[]> {
     const root = join(this.dataDir, 'raft');
-    await mkdir(root, { recursive: true });
+    await mkdirPrivate(root);
     const ids = (await readdir(root)).filter((n) => /^\d+$/.test(n)).map(Number);
     for (const id of ids) await this.open(id, undefined);
     return ids;

@@ -13,12 +13,12 @@
  * known) from a non-leader, INVALID for a range beyond the chunk size,
  * OVERLOAD when too many writes are queued, IO_ERROR after a disk failure.
  */
-import { mkdir, readFile, rename, statfs, writeFile } from 'node:fs/promises';
+import { statfs } from 'node:fs/promises';
 import type http from 'node:http';
 import os from 'node:os';
-import { join } from 'node:path';
 import { createLogger, flushLogger, type Logger } from '../../../src/obs/log.js';
 import { serveMetrics } from '../../../src/obs/metrics.js';
+import { mkdirPrivate } from '../../../src/util/private-fs.js';
 import { MdsClient, MdsError } from '../mds/admin-client.js';
 import { chunkResponse, type ChunkRequest, type ChunkResponse } from '../proto/chunk.js';
 import type { HeartbeatResponse } from '../proto/mds-api.js';
@@ -26,10 +26,11 @@ import { MSG } from '../proto/messages.js';
 import { parseAddress } from '../proto/rpc-client.js';
 import { RpcServer } from '../proto/rpc-server.js';
 import { STATUS, statusName } from '../proto/status.js';
-import { ChunkStore, syncDir } from './chunk-store.js';
+import { ChunkStore } from './chunk-store.js';
 import { decodeRaftMessage } from './codec.js';
 import type { Copyset } from './copyset.js';
 import { CopysetManager, type GroupTuning } from './copysets.js';
+import { readChunkserverId, writeChunkserverId } from './id-file.js';
 import { ChunkserverMetrics, type ChunkOpName } from './metrics.js';
 import { serveSnapshotFiles } from './snapshot-transfer.js';
 import { PeerTransport } from './transport.js';
@@ -72,11 +73,9 @@ export interface ChunkserverHandle {
   close(): Promise<void>;
 }
 
-const ID_FILE = 'chunkserver.json';
-
 export async function runChunkserver(o: ChunkserverOptions): Promise<ChunkserverHandle> {
   const log = o.log ?? createLogger(o.logLevel ?? 'info', { proc: 'chunkserver' });
-  await mkdir(o.dataDir, { recursive: true });
+  await mkdirPrivate(o.dataDir);
   const store = await ChunkStore.open({ dataDir: o.dataDir, chunkSizeBytes: o.chunkSizeBytes, poolTarget: o.poolFiles, log });
   let manager: CopysetManager | undefined;
   const metrics = new ChunkserverMetrics(() => manager, store);
@@ -153,11 +152,11 @@ function registerChunkHandlers(rpc: RpcServer, manager: () => CopysetManager | u
 
 /** Register (retrying until an MDS answers) and persist the id we got. */
 async function register(mds: MdsClient, dataDir: string, req: { zone: string; server: string; address: string; capacityBytes: number }, log: Logger): Promise<number> {
-  const known = await readId(dataDir);
+  const known = await readChunkserverId(dataDir);
   for (let attempt = 0; ; attempt++) {
     try {
       const res = await mds.registerChunkserver({ ...req, ...(known ? { chunkserverId: known } : {}) });
-      if (res.chunkserverId !== known) await writeId(dataDir, res.chunkserverId);
+      if (res.chunkserverId !== known) await writeChunkserverId(dataDir, res.chunkserverId);
       log.info({ chunkserver: res.chunkserverId, address: req.address }, 'registered with the mds');
       return res.chunkserverId;
     } catch (e) {
@@ -166,22 +165,6 @@ async function register(mds: MdsClient, dataDir: string, req: { zone: string; se
       await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** Math.min(attempt, 5))));
     }
   }
-}
-
-async function readId(dataDir: string): Promise<number | undefined> {
-  try {
-    const v = JSON.parse(await readFile(join(dataDir, ID_FILE), 'utf8')) as { chunkserverId?: unknown };
-    return typeof v.chunkserverId === 'number' ? v.chunkserverId : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-async function writeId(dataDir: string, id: number): Promise<void> {
-  const tmp = join(dataDir, `${ID_FILE}.tmp`);
-  await writeFile(tmp, JSON.stringify({ chunkserverId: id }), { flush: true });
-  await rename(tmp, join(dataDir, ID_FILE));
-  await syncDir(dataDir);
 }
 
 async function fsSize(dir: string): Promise<number> {

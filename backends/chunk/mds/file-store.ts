@@ -1,14 +1,16 @@
 /**
  * FileStore: the whole key space in one JSON file, for a one-machine setup
- * (a single MDS, no etcd). Each commit writes `<file>.tmp`, fsyncs it,
- * renames it over the file and fsyncs the directory, so a crash leaves
- * either the old or the new state, never a torn one. Commits are
+ * (a single MDS, no etcd). Each commit replaces the file with atomicReplace
+ * (temp, fsync, rename, fsync of the directory), so a crash leaves either the
+ * old or the new state, never a torn one. Commits are
  * serialised; the in-memory map changes only after the rename succeeded.
  * `<file>.lock` (O_EXCL, holds the owner's pid) keeps a second MDS off the
  * same file; a lock left by a dead process is taken over.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { atomicReplace } from '../../../src/util/atomic-replace.js';
+import { mkdirPrivate } from '../../../src/util/private-fs.js';
 import { StoreError, type KvOp, type KvStore } from './store.js';
 
 export class FileStore implements KvStore {
@@ -21,7 +23,7 @@ export class FileStore implements KvStore {
   /** Open (or create) the store at `file`; its directory is created if needed. */
   static async open(file: string): Promise<FileStore> {
     const s = new FileStore(file);
-    await fs.mkdir(path.dirname(file), { recursive: true });
+    await mkdirPrivate(path.dirname(file));
     await takeLock(`${file}.lock`);
     try {
       const obj = JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, string>;
@@ -61,29 +63,11 @@ export class FileStore implements KvStore {
       else for (const k of [...next.keys()]) if (k.startsWith(o.prefix)) next.delete(k);
     }
     try {
-      await writeAtomic(this.file, JSON.stringify(Object.fromEntries(next)));
+      await atomicReplace(this.file, JSON.stringify(Object.fromEntries(next)), { mode: 0o600 });
     } catch (e) {
       throw new StoreError(`${this.file}: ${(e as Error).message}`);
     }
     this.data = next;
-  }
-}
-
-async function writeAtomic(file: string, text: string): Promise<void> {
-  const tmp = `${file}.tmp`;
-  const fh = await fs.open(tmp, 'w', 0o600);
-  try {
-    await fh.writeFile(text, 'utf8');
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await fs.rename(tmp, file);
-  const dir = await fs.open(path.dirname(file), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
   }
 }
 

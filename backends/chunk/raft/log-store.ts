@@ -22,10 +22,12 @@
  * after a failed write the store is unusable (the caller should stop the
  * group: Raft cannot continue without a durable log).
  */
-import { open as openFile, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { open as openFile, readFile, readdir, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { atomicReplace, syncDirectory } from '../../../src/util/atomic-replace.js';
 import { crc32c } from '../../../src/util/crc32c.js';
+import { mkdirPrivate, PRIVATE_FILE_MODE } from '../../../src/util/private-fs.js';
 import { MemoryStorage } from './storage.js';
 import type { Entry, HardState, Snapshot } from './types.js';
 
@@ -114,7 +116,7 @@ export class LogStore {
 
   /** Open (creating the directory if needed) and recover; see LoadedState. */
   static async open(dir: string, opts: LogStoreOptions = {}): Promise<{ store: LogStore; state: LoadedState }> {
-    await mkdir(dir, { recursive: true });
+    await mkdirPrivate(dir);
     const store = new LogStore(dir, opts);
     const state = await store.recover();
     return { store, state };
@@ -276,12 +278,12 @@ export class LogStore {
   private async runMeta(op: Exclude<Op, { kind: 'append' }>): Promise<void> {
     switch (op.kind) {
       case 'hardState':
-        return atomicWrite(this.dir, 'hardstate', Buffer.from(JSON.stringify(op.hs)));
+        return atomicReplace(join(this.dir, 'hardstate'), JSON.stringify(op.hs));
       case 'snapshot': {
         const meta = Buffer.from(JSON.stringify(op.snap.meta));
         const head = Buffer.alloc(4);
         head.writeUInt32BE(meta.length, 0);
-        await atomicWrite(this.dir, 'snapshot', Buffer.concat([head, meta, op.snap.data]));
+        await atomicReplace(join(this.dir, 'snapshot'), Buffer.concat([head, meta, op.snap.data]));
         if (op.replaceLog) await this.dropSegments(() => true);
         return;
       }
@@ -326,33 +328,14 @@ export class LogStore {
     const seg: Segment = { first, path: join(this.dir, `log-${String(first).padStart(20, '0')}.seg`), offsets: [], size: 0 };
     this.segments.push(seg);
     await this.openActive(seg);
-    await syncDir(this.dir);
+    await syncDirectory(this.dir);
     return seg;
   }
 
   private async openActive(seg: Segment): Promise<void> {
     await this.active?.close();
-    this.active = await openFile(seg.path, seg.size === 0 ? 'w+' : 'r+');
+    this.active = await openFile(seg.path, seg.size === 0 ? 'w+' : 'r+', PRIVATE_FILE_MODE);
     this.activeSeg = seg;
-  }
-}
-
-async function atomicWrite(dir: string, name: string, data: Buffer): Promise<void> {
-  const tmp = join(dir, `${name}.tmp`);
-  await writeFile(tmp, data);
-  const fh = await openFile(tmp, 'r+');
-  await fh.datasync();
-  await fh.close();
-  await rename(tmp, join(dir, name));
-  await syncDir(dir);
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await openFile(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }
 

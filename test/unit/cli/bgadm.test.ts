@@ -141,6 +141,25 @@ describe('bgadm: replies', () => {
     expect(r.status).toBe(22);
   });
 
+  it("a tgt error prints tgtadm's text, then the daemon's reason when it gave one", async () => {
+    const r = await bgadm('--mode logicalunit --op update --tid 1 --lun 1 -P size=0', {
+      ok: false, error: { code: 'BG_ERR_INVALID_REQUEST', message: 'invalid request', details: 'size: a LUN cannot shrink to 0 bytes' },
+    });
+    expect(r.err).toBe('tgtadm: invalid request: size: a LUN cannot shrink to 0 bytes\n');
+    expect(r.status).toBe(22);
+  });
+
+  it('refuses a bad size before sending, saying why, with and without --json', async () => {
+    for (const json of ['', ' --json']) {
+      const r = await bgadm(`--mode logicalunit --op new --tid 1 --lun 1 -b /tmp/x.img --params size=12Q${json}`);
+      expect(r.err).toBe('tgtadm: invalid size "12Q": expected a number of bytes with an optional unit K, M, G or T (1024-based; KB and KiB mean K)\n');
+      expect(r.status).toBe(22);
+      expect(r.sent).toEqual([]);
+    }
+    const ok = await bgadm('--mode logicalunit --op update --tid 1 --lun 1 --params size=10G');
+    expect(ok.sent[0]!.request).toMatchObject({ params: { size: '10G' } });
+  });
+
   it('no daemon: exit 107 with the socket path', async () => {
     const r = await bgadm('--mode target --op show', {
       ok: false, error: { code: 'BG_ERR_NO_DAEMON', message: '', details: '/tmp/test.sock: ENOENT' },

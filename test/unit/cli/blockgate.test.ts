@@ -52,6 +52,21 @@ describe('parseBlockgateArgs', () => {
     expect(parseBlockgateArgs(['chunkserver', '--zone', 'z1'])).toMatchObject({ command: 'chunkserver', options: { zone: 'z1' } });
   });
 
+  it('volume --size takes the shared size syntax and says why it refuses one', () => {
+    const size = (text: string): unknown => {
+      const r = parseBlockgateArgs(['volume', 'create', 'v', '--size', text]);
+      return r.command === 'volume' ? r.options.sizeBytes : r;
+    };
+    expect(size('512M')).toBe(512 * 2 ** 20);
+    expect(size('10G')).toBe(10 * 2 ** 30);
+    expect(size('10GB')).toBe(10 * 2 ** 30);
+    expect(size('1.5G')).toBe(1.5 * 2 ** 30);
+    expect(size('12Q')).toEqual({
+      command: 'error', exitCode: 2,
+      message: 'blockgate: --size: invalid size "12Q": expected a number of bytes with an optional unit K, M, G or T (1024-based; KB and KiB mean K)\n',
+    });
+  });
+
   it('mergeServeOptions: the command line overrides the config', () => {
     const merged = mergeServeOptions({ ...defaultConfig(), logLevel: 'info' }, { nbdListen: [], logLevel: 'warn' });
     expect(merged.nbdListen).toEqual([]);

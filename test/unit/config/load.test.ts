@@ -92,6 +92,15 @@ describe('YAML config loader', () => {
     expect(errorsOf('a: 1\na: 2\n')[0]).toMatch(/^bad\.yaml:2: .*unique/);
   });
 
+  it('sizeBytes takes the shared size syntax; a bad one says why, with its line', () => {
+    const lun = (size: string): string => `targets:\n  - name: t\n    luns: [{lun: 1, backingStore: /x, sizeBytes: ${size}}]\n`;
+    expect(mustLoad(lun('512M')).targets[0]!.luns[0]!.sizeBytes).toBe(512 * 2 ** 20);
+    expect(mustLoad(lun('10GB')).targets[0]!.luns[0]!.sizeBytes).toBe(10 * 2 ** 30);
+    expect(errorsOf(lun('12Q'))).toEqual([
+      'bad.yaml:3: targets.0.luns.0.sizeBytes: invalid size "12Q": expected a number of bytes with an optional unit K, M, G or T (1024-based; KB and KiB mean K)',
+    ]);
+  });
+
   it('sizes and params', () => {
     const c = mustLoad('targets:\n  - name: t\n    luns: [{lun: 1, backingStore: "", bstype: memory, sizeBytes: 1GiB}]\n    params: {InitialR2T: true, MaxBurstLength: 65536}\n');
     expect(c.targets[0]!.luns[0]!.sizeBytes).toBe(2 ** 30);

@@ -34,10 +34,13 @@ describe('FileStore', () => {
     const s = await FileStore.open(file);
     await s.commit([{ op: 'put', key: '/k', value: '1' }]);
     await expect(FileStore.open(file)).rejects.toBeInstanceOf(StoreError);
-    fs.mkdirSync(`${file}.tmp`); // opening the temp file for writing now fails
+    fs.renameSync(file, `${file}.saved`);
+    fs.mkdirSync(file); // renaming the new state over it now fails (EISDIR)
     await expect(s.commit([{ op: 'put', key: '/k', value: '2' }])).rejects.toBeInstanceOf(StoreError);
     expect(await s.get('/k')).toBe('1');
-    fs.rmdirSync(`${file}.tmp`);
+    expect(fs.readdirSync(path.dirname(file)).filter((n) => n.endsWith('.tmp'))).toEqual([]); // the failed temp is gone
+    fs.rmdirSync(file);
+    fs.renameSync(`${file}.saved`, file);
     await s.close();
     await expect(s.commit([{ op: 'put', key: '/k', value: '3' }])).rejects.toBeInstanceOf(StoreError);
     const reopened = await FileStore.open(file);
