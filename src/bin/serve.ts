@@ -7,10 +7,11 @@ import path from 'node:path';
 import { parseConfigYaml } from '../config/load.js';
 import { resolveAdminSocketPath, defaultDataDir } from '../config/paths.js';
 import { saveConfigAtomic } from '../config/save.js';
-import { defaultConfig, type DaemonConfig } from '../config/schema.js';
+import { defaultConfig, ISCSI_DEFAULT_PORT, NBD_DEFAULT_PORT, type DaemonConfig } from '../config/schema.js';
+import { UNIX_LISTEN_PREFIX } from '../config/address.js';
 import { nodeTargetsConfIo, parseTargetsConf } from '../config/targets-conf.js';
 import { formatIssue } from '../config/validate.js';
-import { Daemon, embeddedDefault } from '../mgmt/daemon.js';
+import { Daemon, embeddedDefault, portalUri } from '../mgmt/daemon.js';
 import { workerSpawner } from '../mgmt/worker-spawner.js';
 import { createLogger, flushLogger } from '../obs/log.js';
 import { mergeServeOptions, type ServeOptions } from '../cli/blockgate.js';
@@ -102,8 +103,10 @@ export async function runServe(opts: ServeOptions, resolved: ResolvedConfig = re
 }
 
 function printHowToConnect(daemon: Daemon): void {
-  const iscsi = daemon.portals.find((p) => p.lld === 'iscsi');
-  const nbd = daemon.portals.find((p) => p.lld === 'nbd');
+  const tcp = daemon.portals.filter((p) => !p.address.startsWith(UNIX_LISTEN_PREFIX));
+  const iscsi = tcp.find((p) => p.lld === 'iscsi');
+  const nbd = tcp.find((p) => p.lld === 'nbd');
+  const nbdUnix = daemon.portals.filter((p) => p.lld === 'nbd' && p.address.startsWith(UNIX_LISTEN_PREFIX));
   const host = (a: string): string => (a === '0.0.0.0' || a === '::' ? '127.0.0.1' : a.includes(':') ? `[${a}]` : a);
   const lines: string[] = [];
   for (const t of daemon.registry.targets.values()) {
@@ -117,12 +120,29 @@ function printHowToConnect(daemon: Daemon): void {
     }
     for (const [, l] of t.luns) {
       const name = l.cfg.nbdExport ?? (t.cfg.lld === 'nbd' ? t.cfg.name : undefined);
-      if (!nbd || name === undefined) continue;
-      const h = host(nbd.address);
+      if ((!nbd && nbdUnix.length === 0) || name === undefined) continue;
       lines.push(`NBD    export "${name}":`);
-      lines.push(`  nbdinfo nbd://${h}:${nbd.port}/${name}`);
-      lines.push(`  nbd-client ${h} ${nbd.port} /dev/nbd0 -N ${name}`);
+      if (nbd) {
+        const h = host(nbd.address);
+        lines.push(`  nbdinfo nbd://${h}:${nbd.port}/${name}`);
+        lines.push(`  nbd-client ${h} ${nbd.port} /dev/nbd0 -N ${name}`);
+      }
+      for (const u of nbdUnix) lines.push(`  nbdinfo 'nbd+unix:///${name}?socket=${u.address.slice(UNIX_LISTEN_PREFIX.length)}'`);
     }
   }
-  if (lines.length > 0) process.stdout.write(`blockgate is serving:\n${lines.join('\n')}\n`);
+  if (lines.length === 0) return;
+  process.stdout.write(`blockgate is serving:\n${lines.join('\n')}\n${loopbackNote(tcp)}`);
+}
+
+/** The banner says when no TCP listener is reachable from another host, and how to change that. */
+function loopbackNote(tcp: Daemon['portals']): string {
+  const isLoopback = (a: string): boolean => a.startsWith('127.') || a === '::1' || a === 'localhost';
+  const flags: string[] = [];
+  for (const [lld, flag, port] of [['iscsi', '--iscsi-portal', ISCSI_DEFAULT_PORT], ['nbd', '--nbd-listen', NBD_DEFAULT_PORT]] as const) {
+    const mine = tcp.filter((p) => p.lld === lld);
+    if (mine.length > 0 && mine.every((p) => isLoopback(p.address))) flags.push(`${flag} 0.0.0.0:${port}`);
+  }
+  if (flags.length === 0) return '';
+  const local = tcp.filter((p) => isLoopback(p.address)).map((p) => portalUri(p)).join(', ');
+  return `Listening on loopback only (${local}): other hosts cannot connect. To serve them, pass ${flags.join(' ')} (or set iscsiPortals / nbdListen in the config).\n`;
 }
