@@ -32,6 +32,7 @@ interface Summary {
   maxHandshakes: number;
   maxHandshakesPerAddress: number;
   handshakeTimeoutMs: number;
+  handshakes: number;
 }
 
 function summaries(h: DaemonHandle): Summary[] {
@@ -96,6 +97,7 @@ describe('NBD handshake slots under 1,500 idle connections', () => {
     const turnedAway = lines.reduce((n, s) => n + s.evicted + s.refused, 0);
     expect(turnedAway).toBeGreaterThanOrEqual(closedByServer);
     expect(lines[0]).toMatchObject({ maxHandshakes: 300, maxHandshakesPerAddress: 100, handshakeTimeoutMs: 20_000 });
+    for (const s of lines) expect(s.handshakes).toBeLessThanOrEqual(100); // the per-address limit from the config held
     process.stdout.write(`nbdinfo under ${IDLE} idle peers: ${waitedMs} ms; ${turnedAway} turned away in ${lines.length} log lines; peers: ${last}\n`);
   }, 90_000);
 
