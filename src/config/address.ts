@@ -58,9 +58,13 @@ export function parseListenAddress(text: string, defaultPort: number): ListenAdd
   return { kind: 'unix', path };
 }
 
-/** File mode of a Unix socket, as octal digits ("0600", "660"). */
+/**
+ * File mode of a Unix socket: "0" and three octal digits ("0600", "0660").
+ * The leading 0 is required so that an unquoted YAML 0660 (the number 660)
+ * or 0o660 (432) is refused rather than read as another mode.
+ */
 export function parseSocketMode(text: string): number | string {
-  if (!/^0?[0-7]{3}$/.test(text)) return `bad socket mode ${JSON.stringify(text)} (octal, e.g. "0600")`;
+  if (!/^0[0-7]{3}$/.test(text)) return `bad socket mode ${JSON.stringify(text)} (a quoted octal string, e.g. "0600")`;
   return parseInt(text, 8);
 }
 

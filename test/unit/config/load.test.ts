@@ -63,6 +63,7 @@ describe('YAML config loader', () => {
     expect(sem.join('\n')).toMatch(/bad.yaml:1: .*absolute/);
     expect(sem.join('\n')).toMatch(/bad.yaml:2: .*nbdListen only/);
     expect(sem.join('\n')).toMatch(/bad.yaml:4: .*socket mode/);
+    for (const unquoted of ['0660', '0o660']) expect(errorsOf(`nbd:\n  unixSocketMode: ${unquoted}\n`).join()).toMatch(/bad.yaml:2: .*quoted octal/);
   });
 
   it('reports file, line and reason for shape errors', () => {
