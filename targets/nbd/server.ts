@@ -1,6 +1,8 @@
 /**
- * The NBD portal on the main thread (management plane): accepts TCP
- * connections, runs option haggling (handshake.ts) and hands each
+ * The NBD portal on the main thread (management plane): accepts TCP and
+ * Unix-socket connections, admits them to a handshake slot
+ * (handshake-admission.ts: per-listener and per-address limits, idle peers
+ * evicted first), runs option haggling (handshake.ts) and hands each
  * connection that reaches transmission to its target's loop through
  * `NbdDirectory.handOff`.
  *
