@@ -14,6 +14,7 @@ import { formatIssue } from '../config/validate.js';
 import { Daemon, embeddedDefault, portalUri } from '../mgmt/daemon.js';
 import { workerSpawner } from '../mgmt/worker-spawner.js';
 import { createLogger, flushLogger } from '../obs/log.js';
+import type { Logger } from 'pino';
 import { mergeServeOptions, type ServeOptions } from '../cli/blockgate.js';
 import { FRONTENDS, targetParamDefaults } from './frontends.js';
 import { singleLoopSpawner } from './single-loop.js';
@@ -99,6 +100,7 @@ export async function runServe(opts: ServeOptions, resolved: ResolvedConfig = re
     throw err;
   }
   if (resolved.embedded || config.targets.length > 0) printHowToConnect(daemon);
+  warnOpenToEveryHost(daemon, log);
   return daemon;
 }
 
@@ -132,6 +134,31 @@ function printHowToConnect(daemon: Daemon): void {
   }
   if (lines.length === 0) return;
   process.stdout.write(`blockgate is serving:\n${lines.join('\n')}\n${loopbackNote(tcp)}`);
+}
+
+/**
+ * A target anyone may use (iSCSI: no CHAP account and ACL ALL; NBD: TLS off)
+ * on a wildcard listener is reachable, unauthenticated, from every host: say
+ * so once at start. A blockgate.yaml saved by a release whose default was
+ * 0.0.0.0 still asks for that.
+ */
+function warnOpenToEveryHost(daemon: Daemon, log: Logger): void {
+  const wildcard = (lld: 'iscsi' | 'nbd'): string | undefined =>
+    daemon.portals.filter((p) => p.lld === lld && (p.address === '0.0.0.0' || p.address === '::')).map(portalUri)[0];
+  const iscsi = wildcard('iscsi');
+  const nbd = daemon.runningConfig().nbd?.tls === undefined || daemon.runningConfig().nbd?.tls === 'off' ? wildcard('nbd') : undefined;
+  const open: string[] = [];
+  for (const t of daemon.registry.targets.values()) {
+    if (t.luns.size === 0) continue;
+    if (iscsi && t.cfg.lld === 'iscsi' && t.cfg.incomingUsers.length === 0 && t.cfg.acl.addresses.includes('ALL') && t.cfg.acl.names.length === 0) {
+      open.push(`${t.cfg.name} on ${iscsi}`);
+    }
+    const exported = [...t.luns.values()].some((l) => l.cfg.nbdExport !== undefined) || t.cfg.lld === 'nbd';
+    if (nbd && exported) open.push(`${t.cfg.name} on ${nbd}`);
+  }
+  if (open.length === 0) return;
+  log.warn({ targets: open }, 'targets served without authentication on every interface');
+  process.stdout.write(`Warning: served to every host without authentication: ${open.join(', ')}. Bind to loopback (--iscsi-portal 127.0.0.1:3260 --nbd-listen 127.0.0.1:10809), add CHAP accounts or an ACL, or NBD TLS.\n`);
 }
 
 /** The banner says when no TCP listener is reachable from another host, and how to change that. */

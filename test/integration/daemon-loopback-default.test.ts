@@ -8,8 +8,10 @@
  * so it can take the standard ports 3260 and 10809 without meeting any
  * other test; clients and `ss` join that namespace with `nsenter`.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { run, startDaemon, type DaemonHandle } from '../helpers/daemon.js';
+import { run, startDaemon, tempDir, type DaemonHandle } from '../helpers/daemon.js';
 
 const NETNS = ['unshare', '--net', '--', 'sh', '-c', 'ip link set lo up && exec "$0" "$@"'];
 
@@ -57,6 +59,7 @@ describe('embedded default listen addresses', () => {
     expect(text).toMatch(/Listening on loopback only/);
     expect(text).toContain('--iscsi-portal 0.0.0.0:3260');
     expect(text).toContain('--nbd-listen 0.0.0.0:10809');
+    expect(text).not.toContain('Warning:');
     const info = await inNetns(daemon, 'nbdinfo', ['--size', 'nbd://127.0.0.1:10809/default']);
     expect(info.code, info.stderr).toBe(0);
     expect(info.stdout.trim()).toBe(String(1024 ** 3));
@@ -71,7 +74,25 @@ describe('embedded default listen addresses', () => {
     const text = await banner(daemon);
     expect(text).toContain('--nbd-listen 0.0.0.0:10809');
     expect(text).not.toContain('--iscsi-portal 0.0.0.0');
+    // The open default target on a wildcard portal is called out, in the banner and the log.
+    expect(text).toContain('Warning: served to every host without authentication: iqn.2026-11.io.blockgate:default on iscsi://0.0.0.0:3260.');
+    expect(daemon.logs.some((l) => l.includes('"targets served without authentication on every interface"'))).toBe(true);
     const inq = await inNetns(daemon, 'iscsi-inq', ['iscsi://127.0.0.1:3260/iqn.2026-11.io.blockgate:default/1']);
     expect(inq.code, inq.stderr).toBe(0);
+  }, 60_000);
+
+  it('a blockgate.yaml saved by an older release (0.0.0.0) still binds every interface, with the warning', async () => {
+    const dataDir = tempDir();
+    daemon = await startDaemon({ dataDir, iscsi: null, nbd: null, wrap: NETNS });
+    await daemon.stop();
+    const saved = path.join(dataDir, 'blockgate.yaml');
+    const text0 = fs.readFileSync(saved, 'utf8');
+    expect(text0).toMatch(/127\.0\.0\.1:3260/); // what this release saves for the embedded default
+    fs.writeFileSync(saved, text0.replace('127.0.0.1:3260', '0.0.0.0:3260').replace('127.0.0.1:10809', '0.0.0.0:10809'));
+    daemon = await startDaemon({ dataDir, iscsi: null, nbd: null, wrap: NETNS });
+    expect(readyPortals(daemon)).toEqual(['iscsi://0.0.0.0:3260', 'nbd://0.0.0.0:10809']);
+    const text = await banner(daemon);
+    expect(text).toContain('iqn.2026-11.io.blockgate:default on iscsi://0.0.0.0:3260, iqn.2026-11.io.blockgate:default on nbd://0.0.0.0:10809');
+    expect(text).not.toContain('Listening on loopback only');
   }, 60_000);
 });
