@@ -8,12 +8,12 @@
  * protocols.
  */
 import fs from 'node:fs';
-import { parseHostPort } from '../config/address.js';
+import { parseListenAddress, parseSocketMode, UNIX_LISTEN_PREFIX } from '../config/address.js';
 import { NBD_DEFAULT_PORT, type DaemonConfig } from '../config/schema.js';
 import type { DaemonServices, Frontend } from '../mgmt/daemon.js';
 import type { LunRecord, Registry, TargetRecord } from '../mgmt/registry.js';
 import type { NbdExportEntry } from '../../targets/nbd/export.js';
-import { NbdServer, type NbdDirectory } from '../../targets/nbd/server.js';
+import { NbdServer, type NbdDirectory, type NbdServerOptions } from '../../targets/nbd/server.js';
 import type { NbdTlsConfig } from '../../targets/nbd/tls.js';
 
 function exportsOf(reg: Registry): Map<string, { rec: TargetRecord; lun: number; l: LunRecord }> {
@@ -75,18 +75,35 @@ export function nbdTlsConfig(cfg: DaemonConfig): NbdTlsConfig | undefined {
   };
 }
 
+/** The handshake limits of docs/config.md `nbd.*`; unset keys keep the server's defaults. */
+export function nbdHandshakeLimits(cfg: DaemonConfig): Pick<NbdServerOptions, 'maxHandshakes' | 'maxHandshakesPerAddress' | 'handshakeTimeoutMs'> {
+  const n = cfg.nbd ?? {};
+  return {
+    ...(n.maxHandshakes !== undefined ? { maxHandshakes: n.maxHandshakes } : {}),
+    ...(n.maxHandshakesPerAddress !== undefined ? { maxHandshakesPerAddress: n.maxHandshakesPerAddress } : {}),
+    ...(n.handshakeTimeoutSeconds !== undefined ? { handshakeTimeoutMs: n.handshakeTimeoutSeconds * 1000 } : {}),
+  };
+}
+
 export function nbdFrontend(services: DaemonServices): Frontend {
-  const tls = nbdTlsConfig(services.config());
-  const server = new NbdServer({ directory: nbdDirectory(services), log: services.log, ...(tls ? { tls } : {}) });
+  const cfg = services.config();
+  const tls = nbdTlsConfig(cfg);
+  const server = new NbdServer({ directory: nbdDirectory(services), log: services.log, ...(tls ? { tls } : {}), ...nbdHandshakeLimits(cfg) });
   return {
     protocol: 'nbd',
+    /** TCP: the bound address and port; Unix socket: "unix:/path", port 0. */
     async listen(address) {
-      const hp = parseHostPort(address, NBD_DEFAULT_PORT);
-      if (typeof hp === 'string') throw new Error(`nbd listen address: ${hp}`);
-      const bound = await server.listen(hp.port, hp.host);
+      const where = parseListenAddress(address, NBD_DEFAULT_PORT);
+      if (typeof where === 'string') throw new Error(`nbd listen address: ${where}`);
+      if (where.kind === 'unix') {
+        const mode = parseSocketMode(services.config().nbd?.unixSocketMode ?? '0600');
+        if (typeof mode === 'string') throw new Error(`nbd.unixSocketMode: ${mode}`);
+        await server.listenUnix(where.path, mode);
+        return { address: `${UNIX_LISTEN_PREFIX}${where.path}`, port: 0 };
+      }
+      const bound = await server.listen(where.port, where.host);
       return { address: bound.address, port: bound.port };
     },
     close: () => server.close(),
   };
 }
-

@@ -7,13 +7,15 @@ import path from 'node:path';
 import { parseConfigYaml } from '../config/load.js';
 import { resolveAdminSocketPath, defaultDataDir } from '../config/paths.js';
 import { saveConfigAtomic } from '../config/save.js';
-import { defaultConfig, type DaemonConfig } from '../config/schema.js';
+import { defaultConfig, ISCSI_DEFAULT_PORT, NBD_DEFAULT_PORT, type DaemonConfig } from '../config/schema.js';
+import { UNIX_LISTEN_PREFIX } from '../config/address.js';
 import { nodeTargetsConfIo, parseTargetsConf } from '../config/targets-conf.js';
 import { formatIssue } from '../config/validate.js';
-import { Daemon, embeddedDefault } from '../mgmt/daemon.js';
+import { Daemon, embeddedDefault, portalUri } from '../mgmt/daemon.js';
 import { workerSpawner } from '../mgmt/worker-spawner.js';
 import { createLogger, flushLogger } from '../obs/log.js';
 import { mkdirPrivateSync } from '../util/private-fs.js';
+import type { Logger } from 'pino';
 import { mergeServeOptions, type ServeOptions } from '../cli/blockgate.js';
 import { FRONTENDS, targetParamDefaults } from './frontends.js';
 import { singleLoopSpawner } from './single-loop.js';
@@ -99,12 +101,15 @@ export async function runServe(opts: ServeOptions, resolved: ResolvedConfig = re
     throw err;
   }
   if (resolved.embedded || config.targets.length > 0) printHowToConnect(daemon);
+  warnOpenToEveryHost(daemon, log);
   return daemon;
 }
 
 function printHowToConnect(daemon: Daemon): void {
-  const iscsi = daemon.portals.find((p) => p.lld === 'iscsi');
-  const nbd = daemon.portals.find((p) => p.lld === 'nbd');
+  const tcp = daemon.portals.filter((p) => !p.address.startsWith(UNIX_LISTEN_PREFIX));
+  const iscsi = tcp.find((p) => p.lld === 'iscsi');
+  const nbd = tcp.find((p) => p.lld === 'nbd');
+  const nbdUnix = daemon.portals.filter((p) => p.lld === 'nbd' && p.address.startsWith(UNIX_LISTEN_PREFIX));
   const host = (a: string): string => (a === '0.0.0.0' || a === '::' ? '127.0.0.1' : a.includes(':') ? `[${a}]` : a);
   const lines: string[] = [];
   for (const t of daemon.registry.targets.values()) {
@@ -118,12 +123,54 @@ function printHowToConnect(daemon: Daemon): void {
     }
     for (const [, l] of t.luns) {
       const name = l.cfg.nbdExport ?? (t.cfg.lld === 'nbd' ? t.cfg.name : undefined);
-      if (!nbd || name === undefined) continue;
-      const h = host(nbd.address);
+      if ((!nbd && nbdUnix.length === 0) || name === undefined) continue;
       lines.push(`NBD    export "${name}":`);
-      lines.push(`  nbdinfo nbd://${h}:${nbd.port}/${name}`);
-      lines.push(`  nbd-client ${h} ${nbd.port} /dev/nbd0 -N ${name}`);
+      if (nbd) {
+        const h = host(nbd.address);
+        lines.push(`  nbdinfo nbd://${h}:${nbd.port}/${name}`);
+        lines.push(`  nbd-client ${h} ${nbd.port} /dev/nbd0 -N ${name}`);
+      }
+      for (const u of nbdUnix) lines.push(`  nbdinfo 'nbd+unix:///${name}?socket=${u.address.slice(UNIX_LISTEN_PREFIX.length)}'`);
     }
   }
-  if (lines.length > 0) process.stdout.write(`blockgate is serving:\n${lines.join('\n')}\n`);
+  if (lines.length === 0) return;
+  process.stdout.write(`blockgate is serving:\n${lines.join('\n')}\n${loopbackNote(tcp)}`);
+}
+
+/**
+ * A target anyone may use (iSCSI: no CHAP account and ACL ALL; NBD: TLS off)
+ * on a wildcard listener is reachable, unauthenticated, from every host: say
+ * so once at start. A blockgate.yaml saved by a release whose default was
+ * 0.0.0.0 still asks for that.
+ */
+function warnOpenToEveryHost(daemon: Daemon, log: Logger): void {
+  const wildcard = (lld: 'iscsi' | 'nbd'): string | undefined =>
+    daemon.portals.filter((p) => p.lld === lld && (p.address === '0.0.0.0' || p.address === '::')).map(portalUri)[0];
+  const iscsi = wildcard('iscsi');
+  const nbd = daemon.runningConfig().nbd?.tls === undefined || daemon.runningConfig().nbd?.tls === 'off' ? wildcard('nbd') : undefined;
+  const open: string[] = [];
+  for (const t of daemon.registry.targets.values()) {
+    if (t.luns.size === 0) continue;
+    if (iscsi && t.cfg.lld === 'iscsi' && t.cfg.incomingUsers.length === 0 && t.cfg.acl.addresses.includes('ALL') && t.cfg.acl.names.length === 0) {
+      open.push(`${t.cfg.name} on ${iscsi}`);
+    }
+    const exported = [...t.luns.values()].some((l) => l.cfg.nbdExport !== undefined) || t.cfg.lld === 'nbd';
+    if (nbd && exported) open.push(`${t.cfg.name} on ${nbd}`);
+  }
+  if (open.length === 0) return;
+  log.warn({ targets: open }, 'targets served without authentication on every interface');
+  process.stdout.write(`Warning: served to every host without authentication: ${open.join(', ')}. Bind to loopback (--iscsi-portal 127.0.0.1:3260 --nbd-listen 127.0.0.1:10809), add CHAP accounts or an ACL, or NBD TLS.\n`);
+}
+
+/** The banner says when no TCP listener is reachable from another host, and how to change that. */
+function loopbackNote(tcp: Daemon['portals']): string {
+  const isLoopback = (a: string): boolean => a.startsWith('127.') || a === '::1' || a === 'localhost';
+  const flags: string[] = [];
+  for (const [lld, flag, port] of [['iscsi', '--iscsi-portal', ISCSI_DEFAULT_PORT], ['nbd', '--nbd-listen', NBD_DEFAULT_PORT]] as const) {
+    const mine = tcp.filter((p) => p.lld === lld);
+    if (mine.length > 0 && mine.every((p) => isLoopback(p.address))) flags.push(`${flag} 0.0.0.0:${port}`);
+  }
+  if (flags.length === 0) return '';
+  const local = tcp.filter((p) => isLoopback(p.address)).map((p) => portalUri(p)).join(', ');
+  return `Listening on loopback only (${local}): other hosts cannot connect. To serve them, pass ${flags.join(' ')} (or set iscsiPortals / nbdListen in the config).\n`;
 }

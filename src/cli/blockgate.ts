@@ -3,12 +3,12 @@
  * calls `parseBlockgateArgs(process.argv.slice(2))` and runs what it returns.
  *
  *   blockgate [serve] [--config f] [--data-dir d] [--iscsi-portal a:p|off]...
- *             [--nbd-listen a:p|off]... [--admin-socket p] [--metrics-listen a:p|off]
+ *             [--nbd-listen a:p|unix:/path|off]... [--admin-socket p] [--metrics-listen a:p|off]
  *             [--log-level l] [--single-loop]
  *   blockgate mds | chunkserver | volume <action> | cluster <action>   (replicated backend)
  */
 import { Argument, Command, CommanderError, Option } from 'commander';
-import { parseHostPort } from '../config/address.js';
+import { parseHostPort, parseListenAddress } from '../config/address.js';
 import { ISCSI_DEFAULT_PORT, LOG_LEVELS, NBD_DEFAULT_PORT, type DaemonConfig, type LogLevel } from '../config/schema.js';
 import { parseSize } from '../config/size.js';
 
@@ -89,8 +89,8 @@ function addServeOptions(cmd: Command): Command {
   return cmd
     .option('-c, --config <file>', 'config file: YAML, or tgt targets.conf syntax when it ends in .conf')
     .option('--data-dir <dir>', 'directory for LUN state and default files (see docs/config.md)')
-    .option('--iscsi-portal <addr:port>', 'iSCSI listen address, repeatable; "off" disables iSCSI', collect)
-    .option('--nbd-listen <addr:port>', 'NBD listen address, repeatable; "off" disables NBD', collect)
+    .option('--iscsi-portal <addr:port>', 'iSCSI listen address, repeatable (default 127.0.0.1:3260, loopback only); "off" disables iSCSI', collect)
+    .option('--nbd-listen <addr:port>', 'NBD listen address (default 127.0.0.1:10809, loopback only) or unix:/path (a Unix socket, mode 0600), repeatable; "off" disables NBD', collect)
     .option('--admin-socket <path>', 'admin socket path (default: see docs/cli.md)')
     .option('--metrics-listen <addr:port>', 'Prometheus /metrics HTTP listener, or "off"')
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS as string[]))
@@ -102,7 +102,7 @@ function toServeOptions(o: Record<string, unknown>): ServeOptions {
   if (typeof o.config === 'string') s.config = o.config;
   if (typeof o.dataDir === 'string') s.dataDir = o.dataDir;
   if (Array.isArray(o.iscsiPortal)) s.iscsiPortals = listenList(o.iscsiPortal as string[], '--iscsi-portal', ISCSI_DEFAULT_PORT);
-  if (Array.isArray(o.nbdListen)) s.nbdListen = listenList(o.nbdListen as string[], '--nbd-listen', NBD_DEFAULT_PORT);
+  if (Array.isArray(o.nbdListen)) s.nbdListen = listenList(o.nbdListen as string[], '--nbd-listen', NBD_DEFAULT_PORT, true);
   if (typeof o.adminSocket === 'string') s.adminSocket = o.adminSocket;
   if (typeof o.metricsListen === 'string') {
     if (o.metricsListen !== 'off') checkHostPort(o.metricsListen, '--metrics-listen', 9500);
@@ -113,13 +113,19 @@ function toServeOptions(o: Record<string, unknown>): ServeOptions {
   return s;
 }
 
-/** ["off"] → []; otherwise every entry must parse as addr[:port]. */
-function listenList(list: string[], flag: string, port: number): string[] {
+/** ["off"] → []; otherwise every entry must parse as addr[:port] (or unix:/path where `unix`). */
+function listenList(list: string[], flag: string, port: number, unix = false): string[] {
   if (list.includes('off')) {
     if (list.length > 1) throw new Usage(`${flag} off cannot be combined with addresses`);
     return [];
   }
-  for (const a of list) checkHostPort(a, flag, port);
+  for (const a of list) {
+    if (!unix) checkHostPort(a, flag, port);
+    else {
+      const l = parseListenAddress(a, port);
+      if (typeof l === 'string') throw new Usage(`${flag}: ${l}`);
+    }
+  }
   return list;
 }
 

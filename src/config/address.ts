@@ -39,6 +39,35 @@ export function parseHostPort(text: string, defaultPort: number): HostPort | str
   return { host, port };
 }
 
+/** An NBD listen address: TCP "addr[:port]" or a Unix socket "unix:/absolute/path". */
+export type ListenAddress = ({ kind: 'tcp' } & HostPort) | { kind: 'unix'; path: string };
+
+export const UNIX_LISTEN_PREFIX = 'unix:';
+
+/** Parse a listen address that may be a Unix socket. Returns a reason string on error. */
+export function parseListenAddress(text: string, defaultPort: number): ListenAddress | string {
+  const s = text.trim();
+  if (!s.startsWith(UNIX_LISTEN_PREFIX)) {
+    const hp = parseHostPort(s, defaultPort);
+    return typeof hp === 'string' ? hp : { kind: 'tcp', ...hp };
+  }
+  const path = s.slice(UNIX_LISTEN_PREFIX.length);
+  if (!path.startsWith('/')) return `Unix socket path must be absolute: ${JSON.stringify(text)}`;
+  // sun_path holds 108 bytes with its terminating NUL (unix(7)).
+  if (Buffer.byteLength(path) > 107) return `Unix socket path longer than 107 bytes: ${JSON.stringify(text)}`;
+  return { kind: 'unix', path };
+}
+
+/**
+ * File mode of a Unix socket: "0" and three octal digits ("0600", "0660").
+ * The leading 0 is required so that an unquoted YAML 0660 (the number 660)
+ * or 0o660 (432) is refused rather than read as another mode.
+ */
+export function parseSocketMode(text: string): number | string {
+  if (!/^0[0-7]{3}$/.test(text)) return `bad socket mode ${JSON.stringify(text)} (a quoted octal string, e.g. "0600")`;
+  return parseInt(text, 8);
+}
+
 export function formatHostPort(hp: HostPort): string {
   return isIP(hp.host) === 6 ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
 }

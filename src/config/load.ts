@@ -63,6 +63,8 @@ export const CONFIG_SPEC: Spec = {
       fields: {
         tls: { t: 'enum', values: ['off', 'on', 'require'] }, tlsCert: str, tlsKey: str, tlsCa: str,
         tlsPskFile: str, tlsVerifyPeer: bool, defaultExport: str,
+        maxHandshakes: int(1, 1_000_000), maxHandshakesPerAddress: int(1, 1_000_000),
+        handshakeTimeoutSeconds: int(1, 3600), unixSocketMode: str,
       },
     },
     targets: { t: 'list', of: TARGET_SPEC },

@@ -78,11 +78,20 @@ export interface NbdConfig {
   tlsVerifyPeer?: boolean;
   /** Export served to clients that ask for the empty name ("" / NBD_OPT_EXPORT_NAME ""). */
   defaultExport?: string;
+  /** Connections in option haggling at once, per listener (default 1024). */
+  maxHandshakes?: number;
+  /** Connections in option haggling at once from one peer address, per listener (default 128). */
+  maxHandshakesPerAddress?: number;
+  /** Seconds a connection may take to finish option haggling (default 10). */
+  handshakeTimeoutSeconds?: number;
+  /** Mode of `unix:` listener sockets, octal digits (default "0600"). */
+  unixSocketMode?: string;
 }
 
 export interface DaemonConfig {
   /** "addr:port" / "[v6]:port"; empty = iSCSI off. */
   iscsiPortals: string[];
+  /** "addr:port" / "[v6]:port" / "unix:/path"; empty = NBD off. */
   nbdListen: string[];
   adminSocket?: string;
   /** "addr:port" or "off". */
@@ -100,12 +109,17 @@ export interface DaemonConfig {
 /** Default ports (IANA): iSCSI 3260 (RFC 7143 §13), NBD 10809. */
 export const ISCSI_DEFAULT_PORT = 3260;
 export const NBD_DEFAULT_PORT = 10809;
-export const DEFAULT_ISCSI_PORTAL = `0.0.0.0:${ISCSI_DEFAULT_PORT}`;
-export const DEFAULT_NBD_LISTEN = `0.0.0.0:${NBD_DEFAULT_PORT}`;
+/**
+ * Loopback only: the embedded default serves an unauthenticated, writable
+ * LUN, so nothing reaches it from another host unless a listen address is
+ * given (`--iscsi-portal`, `--nbd-listen`, or the config's keys).
+ */
+export const DEFAULT_ISCSI_PORTAL = `127.0.0.1:${ISCSI_DEFAULT_PORT}`;
+export const DEFAULT_NBD_LISTEN = `127.0.0.1:${NBD_DEFAULT_PORT}`;
 
 /**
  * What `blockgate` runs with when given no config file: both protocols on
- * their standard ports, no targets. A config file that omits
+ * their standard ports on loopback, no targets. A config file that omits
  * `iscsiPortals`/`nbdListen` gets these too; `[]` turns a protocol off.
  */
 export function defaultConfig(): DaemonConfig {

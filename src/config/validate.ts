@@ -4,7 +4,7 @@
  * file and a line via the `locate` callback, which maps a config path such
  * as "targets.0.luns.1.lun" to where that value was written.
  */
-import { checkAclAddress, parseHostPort } from './address.js';
+import { checkAclAddress, parseHostPort, parseListenAddress, parseSocketMode } from './address.js';
 import { ISCSI_DEFAULT_PORT, NBD_DEFAULT_PORT, type DaemonConfig, type TargetConfig } from './schema.js';
 
 export interface ConfigIssue {
@@ -33,7 +33,12 @@ export function validateConfig(config: DaemonConfig, locate: Locate): ConfigIssu
     issues.push({ ...locate(path), reason });
   };
   checkListen(config.iscsiPortals, 'iscsiPortals', ISCSI_DEFAULT_PORT, report);
-  checkListen(config.nbdListen, 'nbdListen', NBD_DEFAULT_PORT, report);
+  config.nbdListen.forEach((addr, i) => {
+    const l = parseListenAddress(addr, NBD_DEFAULT_PORT);
+    if (typeof l === 'string') report(`nbdListen.${i}`, l);
+  });
+  const mode = config.nbd?.unixSocketMode;
+  if (mode !== undefined && typeof parseSocketMode(mode) === 'string') report('nbd.unixSocketMode', parseSocketMode(mode) as string);
   if (config.metricsListen !== undefined && config.metricsListen !== 'off') {
     const hp = parseHostPort(config.metricsListen, 9500);
     if (typeof hp === 'string') report('metricsListen', hp);
@@ -52,6 +57,7 @@ type Report = (path: string, reason: string) => void;
 
 function checkListen(list: string[], key: string, port: number, report: Report): void {
   list.forEach((addr, i) => {
+    if (addr.trim().startsWith('unix:')) return report(`${key}.${i}`, 'Unix sockets are for nbdListen only');
     const hp = parseHostPort(addr, port);
     if (typeof hp === 'string') report(`${key}.${i}`, hp);
   });

@@ -108,7 +108,7 @@ export class Daemon {
     await this.startMetrics();
     this.opts.log.info(
       {
-        portals: this.bound.map((p) => `${p.lld}://${fmt(p.address, p.port)}`),
+        portals: this.bound.map(portalUri),
         admin: this.opts.adminSocket,
         metrics: this.metricsAddress ?? 'off',
         targets: this.registry.targets.size,
@@ -178,6 +178,12 @@ export class Daemon {
     await this.background.close();
     await new Promise<void>((r) => (this.metricsServer ? this.metricsServer.close(() => r()) : r()));
   }
+}
+
+/** "iscsi://127.0.0.1:3260", "nbd://[::1]:10809", "nbd+unix:///?socket=/run/x.sock" (the URI form nbdinfo takes). */
+export function portalUri(p: PortalShow): string {
+  if (p.address.startsWith('unix:')) return `${p.lld}+unix:///?socket=${p.address.slice('unix:'.length)}`;
+  return `${p.lld}://${fmt(p.address, p.port)}`;
 }
 
 function fmt(address: string, port: number): string {

@@ -163,6 +163,7 @@ function formatConnection(c: ConnectionShow): string {
 
 /** iscsi_target_show_portals: IPv6 addresses in brackets, then ",tpgt". */
 function formatPortal(p: PortalShow): string {
+  if (p.address.startsWith('unix:')) return `Portal: ${p.address},${p.tpgt}\n`; // an NBD Unix socket
   const host = p.address.includes(':') ? `[${p.address}]` : p.address;
   return `Portal: ${host}:${p.port},${p.tpgt}\n`;
 }

@@ -1,6 +1,8 @@
 /**
- * The NBD portal on the main thread (management plane): accepts TCP
- * connections, runs option haggling (handshake.ts) and hands each
+ * The NBD portal on the main thread (management plane): accepts TCP and
+ * Unix-socket connections, admits them to a handshake slot
+ * (handshake-admission.ts: per-listener and per-address limits, idle peers
+ * evicted first), runs option haggling (handshake.ts) and hands each
  * connection that reaches transmission to its target's loop through
  * `NbdDirectory.handOff`.
  *
@@ -11,15 +13,24 @@
  * `leftover` holds bytes already read past the last option (normally
  * empty; clients wait for the final reply).
  */
+import fs from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import {
+  AdmissionReport,
+  DEFAULT_ADMISSION_LIMITS,
+  HandshakeTable,
+  peerKey,
+  type AdmissionCounts,
+  type AdmissionEntry,
+} from './handshake-admission.js';
 import { HandshakeEngine, type HandshakeAction, type HandshakeConfig, type NbdExportLookup } from './handshake.js';
 import type { NbdHandOffState } from './state.js';
 import { NbdTls, type NbdTlsConfig } from './tls.js';
 
 export interface NbdHandOffConnection {
-  /** A net.Socket (plain TCP) or a tls.TLSSocket (after STARTTLS); paused. */
+  /** A net.Socket (plain TCP or Unix socket) or a tls.TLSSocket (after STARTTLS); paused. */
   stream: Duplex;
   leftover: Buffer;
   state: NbdHandOffState;
@@ -39,20 +50,48 @@ export interface NbdServerOptions {
   directory: NbdDirectory;
   log: Logger;
   tls?: NbdTlsConfig;
-  /** Option haggling must finish within this time (default 30 s). */
+  /** Option haggling must finish within this time (default 10 s, as qemu-nbd's --handshake-limit). */
   handshakeTimeoutMs?: number;
-  /** Connections in option haggling at once; more are refused (default 1024). */
+  /** Connections in option haggling at once, per listener (default 1024); see handshake-admission.ts. */
   maxHandshakes?: number;
+  /** Connections in option haggling at once from one peer address, per listener (default 128). */
+  maxHandshakesPerAddress?: number;
+  /** At most one log line per listener in this time about evicted, refused and timed-out connections (default 10 s). */
+  admissionLogIntervalMs?: number;
   limits?: Pick<HandshakeConfig, 'maxOptionBytes' | 'absurdOptionBytes' | 'maxOptions'>;
 }
+
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+export const DEFAULT_UNIX_SOCKET_MODE = 0o600;
 
 function endpoint(address: string | undefined, port: number | undefined): string {
   return address?.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
+/** One listening socket with its own handshake table. */
+class Listener {
+  readonly table: HandshakeTable<HandshakeSession>;
+  readonly report: AdmissionReport;
+  reportTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly server: net.Server,
+    /** "127.0.0.1:10809", "[::1]:10809" or "unix:/path". */
+    public name: string,
+    options: NbdServerOptions,
+    readonly unixPath?: string,
+  ) {
+    this.table = new HandshakeTable({
+      ...DEFAULT_ADMISSION_LIMITS,
+      ...(options.maxHandshakes !== undefined ? { maxHandshakes: options.maxHandshakes } : {}),
+      ...(options.maxHandshakesPerAddress !== undefined ? { maxPerAddress: options.maxHandshakesPerAddress } : {}),
+    });
+    this.report = new AdmissionReport(options.admissionLogIntervalMs ?? 10_000);
+  }
+}
+
 export class NbdServer {
-  private readonly servers: net.Server[] = [];
-  private readonly handshakes = new Set<HandshakeSession>();
+  private readonly listeners: Listener[] = [];
   private readonly tls: NbdTls | undefined;
   private shuttingDown = false;
 
@@ -62,7 +101,9 @@ export class NbdServer {
 
   /** Listen on one address (IPv4 or IPv6); may be called several times. Port 0 = ephemeral. */
   async listen(port: number, host = '127.0.0.1'): Promise<AddressInfo> {
-    const server = net.createServer({ noDelay: true }, (s) => this.accept(s));
+    const server = net.createServer({ noDelay: true });
+    const listener = new Listener(server, endpoint(host, port), this.options);
+    server.on('connection', (s: net.Socket) => this.accept(listener, s));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {
@@ -70,60 +111,167 @@ export class NbdServer {
         resolve();
       });
     });
-    server.on('error', (err) => this.options.log.error({ err: err.message }, 'nbd listener error'));
-    this.servers.push(server);
-    return server.address() as AddressInfo;
+    this.watch(listener);
+    const bound = server.address() as AddressInfo;
+    listener.name = endpoint(bound.address, bound.port);
+    return bound;
+  }
+
+  /**
+   * Listen on a Unix socket at `socketPath` (absolute), created with `mode`
+   * (default 0600: only the daemon's user may connect) and removed on close.
+   * A socket file left by a daemon that died is replaced; a live one, or a
+   * file that is not a socket, is an error.
+   */
+  async listenUnix(socketPath: string, mode = DEFAULT_UNIX_SOCKET_MODE): Promise<string> {
+    await removeStaleSocket(socketPath);
+    const server = net.createServer();
+    const listener = new Listener(server, `unix:${socketPath}`, this.options, socketPath);
+    server.on('connection', (s: net.Socket) => this.accept(listener, s));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      // bind(2) runs inside listen(), synchronously: the file never exists with looser bits.
+      const umask = process.umask(0o177);
+      try {
+        server.listen(socketPath, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      } finally {
+        process.umask(umask);
+      }
+    });
+    fs.chmodSync(socketPath, mode);
+    this.watch(listener);
+    return socketPath;
   }
 
   /** Further options get NBD_REP_ERR_SHUTDOWN; new connections are refused. */
   shutdown(): void {
     this.shuttingDown = true;
-    for (const h of this.handshakes) h.shutdown();
+    for (const l of this.listeners) for (const h of l.table.entries()) h.shutdown();
   }
 
-  /** Stop listening and drop connections still in option haggling. */
+  /** Stop listening, drop connections still in option haggling, remove Unix socket files. */
   async close(): Promise<void> {
     this.shutdown();
-    for (const h of this.handshakes) h.destroy();
-    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-    this.servers.length = 0;
+    for (const l of this.listeners) {
+      for (const h of [...l.table.entries()]) h.destroy();
+      if (l.reportTimer) clearTimeout(l.reportTimer);
+      this.logAdmission(l, l.report.due(Number.MAX_SAFE_INTEGER));
+    }
+    await Promise.all(this.listeners.map((l) => new Promise<void>((r) => l.server.close(() => r()))));
+    for (const l of this.listeners) if (l.unixPath) fs.rmSync(l.unixPath, { force: true });
+    this.listeners.length = 0;
   }
 
   get handshakesInProgress(): number {
-    return this.handshakes.size;
+    return this.listeners.reduce((n, l) => n + l.table.size, 0);
   }
 
-  private accept(socket: net.Socket): void {
-    const max = this.options.maxHandshakes ?? 1024;
-    if (this.shuttingDown || this.handshakes.size >= max) {
+  private watch(listener: Listener): void {
+    listener.server.on('error', (err) => this.options.log.error({ listen: listener.name, err: err.message }, 'nbd listener error'));
+    this.listeners.push(listener);
+  }
+
+  private accept(listener: Listener, socket: net.Socket): void {
+    if (this.shuttingDown) {
       socket.destroy();
       return;
+    }
+    const now = Date.now();
+    const address = peerKey(socket.remoteAddress);
+    const decision = listener.table.admit(address, now);
+    if (!decision.admit) {
+      socket.destroy();
+      this.turnedAway(listener, 'refused', address);
+      return;
+    }
+    if (decision.evict) {
+      decision.evict.destroy();
+      this.turnedAway(listener, 'evicted', decision.evict.peerAddress);
     }
     const config: HandshakeConfig = {
       exports: this.options.directory,
       tlsMode: this.tls?.config.mode ?? 'off',
       ...this.options.limits,
     };
-    const h = new HandshakeSession(socket, new HandshakeEngine(config), this, this.tls);
-    this.handshakes.add(h);
+    const h = new HandshakeSession(socket, new HandshakeEngine(config), this, listener, address, now, this.tls);
+    listener.table.add(h);
     h.start();
   }
 
+  /** @internal A connection was evicted, refused or timed out: counted, logged at most once per interval. */
+  turnedAway(listener: Listener, kind: 'evicted' | 'refused' | 'timedOut', address: string | undefined): void {
+    const counts = listener.report.record(kind, address, Date.now());
+    if (counts) return this.logAdmission(listener, counts);
+    if (listener.reportTimer) return;
+    const at = listener.report.nextDueAt();
+    if (at === undefined) return;
+    listener.reportTimer = setTimeout(() => {
+      listener.reportTimer = undefined;
+      this.logAdmission(listener, listener.report.due(Date.now()));
+    }, Math.max(0, at - Date.now()));
+    listener.reportTimer.unref();
+  }
+
+  private logAdmission(listener: Listener, counts: AdmissionCounts | undefined): void {
+    if (!counts) return;
+    const limits = listener.table.limits;
+    this.options.log.warn(
+      {
+        listen: listener.name,
+        ...counts,
+        handshakes: listener.table.size,
+        maxHandshakes: limits.maxHandshakes,
+        maxHandshakesPerAddress: limits.maxPerAddress,
+        handshakeTimeoutMs: this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      },
+      'nbd handshake slots: idle connections evicted, refused or timed out',
+    );
+  }
+
   /** @internal */
-  sessionEnded(h: HandshakeSession): void {
-    this.handshakes.delete(h);
+  sessionEnded(listener: Listener, h: HandshakeSession): void {
+    listener.table.remove(h);
   }
 }
 
+/** A socket file left by a daemon that died is removed; a live one is not, nor any other file. */
+async function removeStaleSocket(socketPath: string): Promise<void> {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(socketPath);
+  } catch {
+    return;
+  }
+  if (!st.isSocket()) throw new Error(`${socketPath} exists and is not a socket`);
+  const alive = await new Promise<boolean>((resolve) => {
+    const c = net.connect(socketPath);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+  if (alive) throw new Error(`${socketPath}: another server is listening there`);
+  fs.rmSync(socketPath, { force: true });
+}
+
 /** The shell of one connection during option haggling: performs the engine's actions. */
-class HandshakeSession {
+class HandshakeSession implements AdmissionEntry {
   private stream: Duplex;
   private readonly log: Logger;
   private readonly peer: string;
   private readonly local: string;
   private timer: NodeJS.Timeout | undefined;
   private done = false;
-  private readonly onData = (b: Buffer): void => this.perform(this.engine.step({ type: 'data', bytes: b }));
+  lastActivityAt: number;
+  bytesReceived = 0;
+  private readonly onData = (b: Buffer): void => {
+    this.listener.table.received(this, b.length, Date.now());
+    this.perform(this.engine.step({ type: 'data', bytes: b }));
+  };
   private readonly onClose = (): void => this.end();
   private readonly onError = (err: Error): void => this.log.debug({ err: err.message }, 'nbd handshake socket error');
 
@@ -131,19 +279,25 @@ class HandshakeSession {
     private readonly socket: net.Socket,
     private readonly engine: HandshakeEngine,
     private readonly server: NbdServer,
+    private readonly listener: Listener,
+    readonly peerAddress: string | undefined,
+    readonly acceptedAt: number,
     private readonly tls: NbdTls | undefined,
   ) {
     this.stream = socket;
-    this.peer = endpoint(socket.remoteAddress, socket.remotePort);
-    this.local = endpoint(socket.localAddress, socket.localPort);
+    this.lastActivityAt = acceptedAt;
+    // A Unix-socket peer has no address: it is named by the listener's path.
+    this.peer = socket.remoteAddress ? endpoint(socket.remoteAddress, socket.remotePort) : listener.name;
+    this.local = socket.localAddress ? endpoint(socket.localAddress, socket.localPort) : listener.name;
     this.log = server.options.log.child({ conn: this.peer });
   }
 
   start(): void {
     this.timer = setTimeout(() => {
-      this.log.warn('nbd option haggling timed out');
+      this.log.debug('nbd option haggling timed out');
+      this.server.turnedAway(this.listener, 'timedOut', this.peerAddress);
       this.destroy();
-    }, this.server.options.handshakeTimeoutMs ?? 30_000);
+    }, this.server.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
     this.socket.on('data', this.onData);
     this.socket.on('close', this.onClose);
     this.socket.on('error', this.onError);
@@ -223,6 +377,6 @@ class HandshakeSession {
     if (this.done) return;
     this.done = true;
     if (this.timer) clearTimeout(this.timer);
-    this.server.sessionEnded(this);
+    this.server.sessionEnded(this.listener, this);
   }
 }

@@ -30,14 +30,17 @@ export interface StartOptions {
   dataDir?: string;
   /** Extra environment (merged over process.env). */
   env?: Record<string, string>;
-  /** false = off; a string = that listen address; default 127.0.0.1:0. */
-  iscsi?: boolean | string;
-  nbd?: boolean | string;
+  /** false = off; a string = that listen address; null = no flag (config or built-in default); default 127.0.0.1:0. */
+  iscsi?: boolean | string | null;
+  nbd?: boolean | string | null;
+  /** Command and arguments to run the daemon under (e.g. `unshare -n`); it must exec, keeping the pid. */
+  wrap?: string[];
   timeoutMs?: number;
 }
 
-function listenArg(v: boolean | string | undefined): string {
-  return v === false ? 'off' : typeof v === 'string' ? v : '127.0.0.1:0';
+function listenArgs(flag: string, v: boolean | string | null | undefined): string[] {
+  if (v === null) return [];
+  return [flag, v === false ? 'off' : typeof v === 'string' ? v : '127.0.0.1:0'];
 }
 
 export function tempDir(prefix = 'bg-test-'): string {
@@ -52,12 +55,13 @@ export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle
     'serve',
     '--data-dir', dataDir,
     '--admin-socket', adminSocket,
-    '--iscsi-portal', listenArg(opts.iscsi),
-    '--nbd-listen', listenArg(opts.nbd),
+    ...listenArgs('--iscsi-portal', opts.iscsi),
+    ...listenArgs('--nbd-listen', opts.nbd),
     '--metrics-listen', '127.0.0.1:0',
     ...(opts.args ?? []),
   ];
-  const proc = spawn(process.execPath, args, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [cmd, ...cmdArgs] = [...(opts.wrap ?? []), process.execPath, ...args] as [string, ...string[]];
+  const proc = spawn(cmd, cmdArgs, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
   const h: DaemonHandle = {
     proc,

@@ -31,6 +31,15 @@ describe('parseBlockgateArgs', () => {
     }
   });
 
+  it('--nbd-listen takes unix:/absolute/path; --iscsi-portal does not (#12 item 17)', () => {
+    expect(parseBlockgateArgs(['--nbd-listen', 'unix:/run/nbd.sock', '--nbd-listen', '127.0.0.1:0'])).toEqual({
+      command: 'serve', options: { nbdListen: ['unix:/run/nbd.sock', '127.0.0.1:0'] },
+    });
+    for (const args of [['--nbd-listen', 'unix:nbd.sock'], ['--iscsi-portal', 'unix:/run/x.sock']]) {
+      expect(parseBlockgateArgs(args).command).toBe('error');
+    }
+  });
+
   it('--help and --version print', () => {
     const h = parseBlockgateArgs(['serve', '--help']);
     expect(h.command).toBe('print');
@@ -70,7 +79,7 @@ describe('parseBlockgateArgs', () => {
   it('mergeServeOptions: the command line overrides the config', () => {
     const merged = mergeServeOptions({ ...defaultConfig(), logLevel: 'info' }, { nbdListen: [], logLevel: 'warn' });
     expect(merged.nbdListen).toEqual([]);
-    expect(merged.iscsiPortals).toEqual(['0.0.0.0:3260']);
+    expect(merged.iscsiPortals).toEqual(['127.0.0.1:3260']);
     expect(merged.logLevel).toBe('warn');
   });
 });

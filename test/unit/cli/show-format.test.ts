@@ -90,6 +90,10 @@ describe('formatShow: other modes', () => {
       { lld: 'iscsi', address: '127.0.0.1', port: 43261, tpgt: 1 }, { lld: 'iscsi', address: '::1', port: 3260, tpgt: 1 },
     ] })).toBe('Portal: 127.0.0.1:43261,1\nPortal: [::1]:3260,1\n');
   });
+  it('portal show, an NBD Unix socket by its path (#12 item 17)', () => {
+    expect(formatShow(req, { kind: 'portals', portals: [{ lld: 'nbd', address: 'unix:/run/blockgate/nbd.sock', port: 0, tpgt: 1 }] }))
+      .toBe('Portal: unix:/run/blockgate/nbd.sock,1\n');
+  });
   it('lld show', () => {
     expect(formatShow(req, { kind: 'llds', llds: [
       { name: 'iscsi', state: 'ready', targets: [{ tid: 1, name: 'iqn.a' }, { tid: 2, name: 'iqn.b' }] }, { name: 'iser', state: 'error', targets: [] },

@@ -25,8 +25,8 @@ function errorsOf(text: string): string[] {
 describe('YAML config loader', () => {
   it('applies defaults: portals, tids, lld, bstype, ACL ALL', () => {
     const c = mustLoad('targets:\n  - name: iqn.a\n    luns: [{lun: 1, backingStore: /x}]\n  - name: iqn.b\n');
-    expect(c.iscsiPortals).toEqual(['0.0.0.0:3260']);
-    expect(c.nbdListen).toEqual(['0.0.0.0:10809']);
+    expect(c.iscsiPortals).toEqual(['127.0.0.1:3260']); // loopback only unless asked (#12 item 19)
+    expect(c.nbdListen).toEqual(['127.0.0.1:10809']);
     expect(c.targets.map((t) => t.tid)).toEqual([1, 2]);
     expect(c.targets[0]).toEqual({
       tid: 1, name: 'iqn.a', lld: 'iscsi', luns: [{ lun: 1, backingStore: '/x', bstype: 'file' }], incomingUsers: [],
@@ -35,7 +35,35 @@ describe('YAML config loader', () => {
   });
 
   it('an empty file is the default config', () => {
-    expect(mustLoad('')).toEqual({ iscsiPortals: ['0.0.0.0:3260'], nbdListen: ['0.0.0.0:10809'], accounts: [], discovery: { incomingUsers: [] }, targets: [] });
+    expect(mustLoad('')).toEqual({ iscsiPortals: ['127.0.0.1:3260'], nbdListen: ['127.0.0.1:10809'], accounts: [], discovery: { incomingUsers: [] }, targets: [] });
+  });
+
+  it('nbdListen takes unix:/path; the NBD handshake limits and socket mode load (#12 items 2, 17)', () => {
+    const c = mustLoad([
+      'iscsiPortals: [0.0.0.0:3260]',
+      'nbdListen: [unix:/run/blockgate/nbd.sock, "[::1]:10809"]',
+      'nbd:',
+      '  maxHandshakes: 300',
+      '  maxHandshakesPerAddress: 16',
+      '  handshakeTimeoutSeconds: 5',
+      '  unixSocketMode: "0660"',
+    ].join('\n'));
+    expect(c.iscsiPortals).toEqual(['0.0.0.0:3260']); // an explicit address binds where asked
+    expect(c.nbdListen).toEqual(['unix:/run/blockgate/nbd.sock', '[::1]:10809']);
+    expect(c.nbd).toEqual({ maxHandshakes: 300, maxHandshakesPerAddress: 16, handshakeTimeoutSeconds: 5, unixSocketMode: '0660' });
+    const errs = errorsOf([
+      'nbdListen: [unix:relative.sock]', // 1
+      'iscsiPortals: [unix:/x.sock]', // 2
+      'nbd:',
+      '  maxHandshakes: 0', // 4
+      '  unixSocketMode: "0999"', // 5
+    ].join('\n'));
+    expect(errs.some((e) => e.startsWith('bad.yaml:4:') && e.includes('maxHandshakes'))).toBe(true);
+    const sem = errorsOf('nbdListen: [unix:relative.sock]\niscsiPortals: [unix:/x.sock]\nnbd:\n  unixSocketMode: "0999"\n');
+    expect(sem.join('\n')).toMatch(/bad.yaml:1: .*absolute/);
+    expect(sem.join('\n')).toMatch(/bad.yaml:2: .*nbdListen only/);
+    expect(sem.join('\n')).toMatch(/bad.yaml:4: .*socket mode/);
+    for (const unquoted of ['0660', '0o660']) expect(errorsOf(`nbd:\n  unixSocketMode: ${unquoted}\n`).join()).toMatch(/bad.yaml:2: .*quoted octal/);
   });
 
   it('reports file, line and reason for shape errors', () => {
