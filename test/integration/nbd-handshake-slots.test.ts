@@ -106,6 +106,7 @@ describe('NBD handshake slots under 1,500 idle connections', () => {
     const config = path.join(dir, 'blockgate.yaml');
     fs.writeFileSync(config, 'nbd:\n  handshakeTimeoutSeconds: 1\n');
     daemon = await startDaemon({ dataDir: dir, iscsi: false, args: ['--config', config] });
+    const started = Date.now();
     peers = await holdIdlePeers('127.0.0.1', daemon.nbdPort!, 5, { holdSeconds: 3 });
     expect(await peers.finished()).toMatch(/closed_by_server=5/);
     // The first timeout is logged at once, the other four in the summary that ends its 10 s window.
@@ -113,6 +114,10 @@ describe('NBD handshake slots under 1,500 idle connections', () => {
     const timedOut = (): number => summaries(daemon!).reduce((n, s) => n + s.timedOut, 0);
     while (Date.now() < deadline && timedOut() < 5) await new Promise((r) => setTimeout(r, 100));
     expect(timedOut()).toBe(5);
-    expect(summaries(daemon).length).toBe(2);
+    // Fewer lines than events: one at once, then one per 10 s window (a
+    // loaded machine may spread the five timeouts over a window boundary).
+    const lines = summaries(daemon).length;
+    expect(lines).toBeGreaterThanOrEqual(2);
+    expect(lines).toBeLessThanOrEqual(Math.min(4, 2 + Math.ceil((Date.now() - started) / 10_000)));
   }, 30_000);
 });
