@@ -8,8 +8,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { bgadm, run, startDaemon, tempDir, type DaemonHandle } from '../helpers/daemon.js';
+import { bgadm, startDaemon, tempDir, type DaemonHandle } from '../helpers/daemon.js';
 import { RawInitiator } from '../helpers/iscsi-initiator.js';
+import { designators, identity, settle, withSession } from '../helpers/scsi-identity.js';
 
 const running: DaemonHandle[] = [];
 afterEach(async () => {
@@ -25,58 +26,6 @@ async function start(opts: Parameters<typeof startDaemon>[0]): Promise<DaemonHan
 async function stop(d: DaemonHandle): Promise<void> {
   running.splice(running.indexOf(d), 1);
   await d.stop();
-}
-
-interface Identity {
-  /** VPD 0x80 as libiscsi's iscsi-inq prints it. */
-  serial: string;
-  /** VPD 0x83 designators (type → bytes as hex), read with a raw initiator. */
-  naa: string;
-  t10: string;
-}
-
-async function unitSerial(d: DaemonHandle, target: string, lun: number): Promise<string> {
-  const r = await run('iscsi-inq', ['-e', '1', '-c', '128', `iscsi://127.0.0.1:${d.iscsiPort}/${target}/${lun}`], { timeoutMs: 20_000 });
-  expect(r.code, r.stderr).toBe(0);
-  const m = /Unit Serial Number:\[(.*)\]/.exec(r.stdout);
-  expect(m, r.stdout).not.toBeNull();
-  return m![1]!;
-}
-
-async function withSession<T>(d: DaemonHandle, target: string, initiator: string, fn: (ini: RawInitiator) => Promise<T>): Promise<T> {
-  const ini = await RawInitiator.connect(d.iscsiPort!);
-  try {
-    expect(await ini.login({ initiatorName: initiator, targetName: target })).toBe(0);
-    return await fn(ini);
-  } finally {
-    ini.close();
-  }
-}
-
-/** Clear the POWER ON unit attention so the next command answers for itself. */
-async function settle(ini: RawInitiator, lun: number): Promise<void> {
-  for (let i = 0; i < 4; i++) if ((await ini.command(Buffer.alloc(6), { lun }).done).status === 0) return;
-}
-
-async function designators(d: DaemonHandle, target: string, lun: number): Promise<{ naa: string; t10: string }> {
-  return withSession(d, target, 'iqn.2026-11.test:identity', async (ini) => {
-    const r = await ini.command(Buffer.from([0x12, 1, 0x83, 0, 255, 0]), { lun, readLength: 255 }).done;
-    expect(r.status).toBe(0);
-    const page = r.dataIn;
-    const out = { naa: '', t10: '' };
-    for (let at = 4; at + 4 <= 4 + page.readUInt16BE(2); at += 4 + page[at + 3]!) {
-      const assoc = (page[at + 1]! >> 4) & 3;
-      const type = page[at + 1]! & 0x0f;
-      const value = page.subarray(at + 4, at + 4 + page[at + 3]!);
-      if (assoc === 0 && type === 3) out.naa = value.toString('hex');
-      if (assoc === 0 && type === 1) out.t10 = value.toString('latin1');
-    }
-    return out;
-  });
-}
-
-async function identity(d: DaemonHandle, target: string, lun: number): Promise<Identity> {
-  return { serial: await unitSerial(d, target, lun), ...(await designators(d, target, lun)) };
 }
 
 const T1 = 'iqn.2026-11.io.blockgate:id-one';
