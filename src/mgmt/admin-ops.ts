@@ -214,6 +214,11 @@ async function lunOp(ctx: AdminContext, req: TgtadmRequest): Promise<ShowData | 
         lun.cfg.sizeBytes = bytes;
         return undefined;
       }
+      const { scsi_sn: serial, scsi_id: scsiId, ...rest } = params;
+      if ((serial !== undefined || scsiId !== undefined) && Object.keys(rest).length === 0) {
+        await ctx.registry.updateLunIdentity(rec, lun, { ...(serial !== undefined ? { serial } : {}), ...(scsiId !== undefined ? { scsiId } : {}) });
+        return undefined;
+      }
       fail('BG_ERR_UNKNOWN_PARAM', Object.keys(params).join(','));
     }
     default:

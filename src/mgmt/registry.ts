@@ -99,6 +99,8 @@ export class Registry {
   async deleteTarget(rec: TargetRecord, reason: string): Promise<void> {
     this.targets.delete(rec.cfg.tid);
     await rec.runtime.stop(reason);
+    // Its LUNs go with it, and so does their SCSI state (see removeLun).
+    for (const [lun, lr] of rec.luns) if (!this.stateDirShared(lr.stateDir)) await this.removeLunState(rec, lun, lr.stateDir);
     this.opts.log.info({ target: rec.cfg.name, tid: rec.cfg.tid }, 'target deleted');
   }
 
@@ -148,6 +150,25 @@ export class Registry {
     rec.cfg.luns = [...rec.luns.values()].map((l) => l.cfg).sort((a, b) => a.lun - b.lun);
     this.opts.log.info({ target: rec.cfg.name, lun: lun.lun, backend: `${lun.bstype}:${backend.path}`, uuid: actual.uuid }, 'LUN added');
     return lr;
+  }
+
+  /**
+   * Change a LUN's explicit serial / T10 designator (tgt's update of
+   * scsi_sn / scsi_id); its id, and so its NAA designator, stay.
+   */
+  async updateLunIdentity(rec: TargetRecord, lr: LunRecord, change: { serial?: string; scsiId?: string }): Promise<void> {
+    const cfg: LunConfig = { ...lr.cfg, ...change };
+    const identity = deriveLunIdentity({
+      ...(cfg.serial !== undefined ? { serial: cfg.serial } : {}),
+      ...(cfg.scsiId !== undefined ? { scsiId: cfg.scsiId } : {}),
+      companyId: this.opts.naaCompanyId ?? DEFAULT_NAA_COMPANY_ID,
+    }, lr.params.uuid);
+    await rec.runtime.request({ type: 'setLunIdentity', lun: cfg.lun, identity });
+    lr.cfg = cfg;
+    lr.params = { ...lr.params, ...identity };
+    if (identity.t10Id === undefined) delete lr.params.t10Id;
+    rec.cfg.luns = [...rec.luns.values()].map((l) => l.cfg).sort((a, b) => a.lun - b.lun);
+    this.opts.log.info({ target: rec.cfg.name, lun: cfg.lun, serial: identity.serial }, 'LUN identity updated');
   }
 
   /** The LUN whose reported identity (own or its device's) is `uuid`, if any. */

@@ -15,7 +15,8 @@ export class Lun implements LunHandle {
   constructor(
     readonly lun: number,
     backing: BlockDevice,
-    readonly params: LunParams,
+    /** Replaced whole (never mutated in place) when the identity is updated. */
+    public params: LunParams,
     readonly stats: IoStats,
     readonly stateDir: string,
   ) {

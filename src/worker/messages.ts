@@ -6,7 +6,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { BlockDeviceInfo } from '../block/device.js';
 import type { LunParams, ProtocolName, SessionEvent } from './contract.js';
-import type { LunIdentitySpec } from './lun-identity.js';
+import type { LunIdentity, LunIdentitySpec } from './lun-identity.js';
 
 /** How a target loop opens a LUN's backend (the opener lives in src/bin). */
 export interface BackendSpec {
@@ -41,6 +41,8 @@ export type ControlRequest =
     }
   | { type: 'removeLun'; lun: number; drainMs: number }
   | { type: 'resizeLun'; lun: number; sizeBytes: number }
+  /** New serial / T10 designator (bgadm update scsi_sn / scsi_id): initiators get INQUIRY DATA HAS CHANGED. */
+  | { type: 'setLunIdentity'; lun: number; identity: LunIdentity }
   | {
       type: 'adopt';
       protocol: ProtocolName;

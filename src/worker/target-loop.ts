@@ -143,6 +143,14 @@ export class TargetLoop {
         return undefined;
       case 'resizeLun':
         return this.resizeLun(m.lun, m.sizeBytes);
+      case 'setLunIdentity': {
+        const lun = this.target.lun(m.lun) as Lun | undefined;
+        if (!lun) throw new ControlFailure('BG_ERR_NO_LUN', `no LUN ${m.lun}`);
+        lun.params = { ...lun.params, ...m.identity };
+        if (m.identity.t10Id === undefined) delete lun.params.t10Id;
+        this.notify({ kind: 'params', lun: m.lun });
+        return undefined;
+      }
       case 'adopt':
         this.adopt(m);
         return undefined;
@@ -253,7 +261,7 @@ export class TargetLoop {
     this.devices.clear();
   }
 
-  private notify(change: { kind: 'added' | 'removed' | 'resized'; lun: number }): void {
+  private notify(change: { kind: 'added' | 'removed' | 'resized' | 'params'; lun: number }): void {
     for (const p of this.protocols.values()) p.lunChanged(change);
   }
 

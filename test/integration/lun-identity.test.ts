@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { bgadm, startDaemon, tempDir, type DaemonHandle } from '../helpers/daemon.js';
 import { RawInitiator } from '../helpers/iscsi-initiator.js';
 import { designators, identity, settle, withSession } from '../helpers/scsi-identity.js';
+import { serializePr } from '../../targets/scsi/pr-store.js';
 
 const running: DaemonHandle[] = [];
 afterEach(async () => {
@@ -108,6 +109,15 @@ describe('LUN identity (#12 item 5)', () => {
     await stop(d);
     d = await start({ dataDir: dir, args: ['--config', cfg] });
     expect(await identity(d, T1, 2)).toEqual(before);
+
+    // tgt's update of scsi_sn: the serial changes, the NAA (the LUN's id) does not, and it persists.
+    const upd = await bgadm(d, ['--op', 'update', ...lun2, '-P', 'scsi_sn=SN-NEW-2']);
+    expect(upd.code, upd.stderr).toBe(0);
+    const after = await identity(d, T1, 2);
+    expect(after).toEqual({ ...before, serial: 'SN-NEW-2' });
+    await stop(d);
+    d = await start({ dataDir: dir, args: ['--config', cfg] });
+    expect(await identity(d, T1, 2)).toEqual(after);
   }, 90_000);
 
   it('a tgt targets.conf LUN keeps the identity saved for it in the data dir', async () => {
@@ -172,4 +182,25 @@ describe('persistent reservations belong to the LUN (#12 item 6)', () => {
       expect(keys.dataIn.readUInt32BE(4)).toBe(0); // no registrations
     });
   }, 90_000);
+
+  it('PR state of the old layout (state/<target>/lun<N>) is adopted by its LUN once, then deleted with it', async () => {
+    const dir = tempDir('bg-pr-');
+    const cfg = twoTargets(dir);
+    const legacy = path.join(dir, 'state', T1.replace(/[^A-Za-z0-9._-]/g, '_'), 'lun11');
+    fs.mkdirSync(legacy, { recursive: true });
+    const holder = { key: 0x77n, initiatorName: 'iqn.2026-11.test:old-holder', isid: '400001370000', relativeTargetPort: 1, allTgPt: false };
+    fs.writeFileSync(path.join(legacy, 'scsi-pr.json'), serializePr({ generation: 3, registrations: [holder], reservation: { type: 1, holder }, aptpl: true }));
+    const d = await start({ dataDir: dir, args: ['--config', cfg] });
+    const { serial } = await identity(d, T1, 11);
+    expect(fs.existsSync(legacy)).toBe(false);
+    expect(fs.existsSync(path.join(dir, 'state', `lu-${serial}`, 'scsi-pr.json'))).toBe(true);
+    await withSession(d, T1, 'iqn.2026-11.test:other', async (ini) => {
+      await settle(ini, 11);
+      const keys = await ini.command(Buffer.from([0x5e, 0, 0, 0, 0, 0, 0, 0, 64, 0]), { lun: 11, readLength: 64 }).done;
+      expect(keys.dataIn.readBigUInt64BE(8)).toBe(0x77n);
+    });
+    const del = await bgadm(d, ['--op', 'delete', '--lld', 'iscsi', '--mode', 'logicalunit', '--tid', '1', '--lun', '11']);
+    expect(del.code, del.stderr).toBe(0);
+    expect(fs.existsSync(path.join(dir, 'state', `lu-${serial}`))).toBe(false);
+  }, 60_000);
 });
