@@ -130,8 +130,13 @@ export class Daemon {
     // LUNs loaded without an identity got one: save it now, so the next start reports the same one.
     const generated = this.config.targets.flatMap((t) => t.luns.filter((l) => l.uuid === undefined && l.bstype !== 'chunk').map((l) => `${t.name}/${l.lun}`));
     if (generated.length > 0) {
-      await this.persist();
-      this.opts.log.info({ luns: generated }, 'LUN identities generated and saved');
+      try {
+        await this.persist();
+        this.opts.log.info({ luns: generated }, 'LUN identities generated and saved');
+      } catch (err) {
+        // Serving goes on; the identities are new again at the next start until the file can be written.
+        this.opts.log.warn({ luns: generated, file: this.opts.configPath, err: (err as Error).message }, 'LUN identities generated but not saved');
+      }
     }
   }
 
