@@ -55,7 +55,7 @@ export function formatClusterReport(r: ClusterReport): string {
 export function formatVolumes(vs: readonly VolumeInfo[]): string {
   if (vs.length === 0) return 'no volumes\n';
   return pad([
-    ['NAME', 'SIZE', 'ALLOCATED', 'SEGMENT', 'CHUNK', 'SEQ', 'CREATED'],
-    ...vs.map((v) => [v.name, gib(v.sizeBytes), gib(v.allocatedSegments * v.segmentSizeBytes), gib(v.segmentSizeBytes), gib(v.chunkSizeBytes), String(v.seq), v.createdAt]),
+    ['NAME', 'SIZE', 'ALLOCATED', 'SEGMENT', 'CHUNK', 'SEQ', 'CREATED', 'UUID'],
+    ...vs.map((v) => [v.name, gib(v.sizeBytes), gib(v.allocatedSegments * v.segmentSizeBytes), gib(v.segmentSizeBytes), gib(v.chunkSizeBytes), String(v.seq), v.createdAt, v.uuid ?? '-']),
   ]).join('\n') + '\n';
 }

@@ -9,6 +9,7 @@ import { resolveAdminSocketPath, defaultDataDir } from '../config/paths.js';
 import { saveConfigAtomic } from '../config/save.js';
 import { defaultConfig, ISCSI_DEFAULT_PORT, NBD_DEFAULT_PORT, type DaemonConfig } from '../config/schema.js';
 import { UNIX_LISTEN_PREFIX } from '../config/address.js';
+import { adoptSavedIdentities } from '../config/saved-identities.js';
 import { nodeTargetsConfIo, parseTargetsConf } from '../config/targets-conf.js';
 import { formatIssue } from '../config/validate.js';
 import { Daemon, embeddedDefault, portalUri } from '../mgmt/daemon.js';
@@ -53,7 +54,8 @@ export function resolveConfig(opts: ServeOptions): ResolvedConfig {
     const dataDir = path.resolve(opts.dataDir ?? config.dataDir ?? defaultDataDir());
     // tgt's targets.conf is imported, not rewritten: changes go to our own file.
     const savePath = opts.config.endsWith('.conf') ? path.join(dataDir, 'blockgate.yaml') : opts.config;
-    return { config, savePath, dataDir, embedded: false };
+    const withIds = savePath !== opts.config && fs.existsSync(savePath) ? adoptSavedIdentities(config, loadConfigSync(savePath)) : config;
+    return { config: withIds, savePath, dataDir, embedded: false };
   }
   const dataDir = path.resolve(opts.dataDir ?? defaultDataDir());
   const savePath = path.join(dataDir, 'blockgate.yaml');

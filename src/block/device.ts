@@ -96,6 +96,12 @@ export interface BlockDeviceInfo {
   maxTransferBytes: number;
   /** Stable identifier (serial / NAA source); survives restarts. */
   serial: string;
+  /**
+   * The device's own 128-bit identity (32 hex digits) when it has one that
+   * every opener sees (a chunk volume's MDS record): the LUN's SCSI identity
+   * is then derived from it instead of the LUN's configured id.
+   */
+  uuid?: string;
 }
 
 export interface WriteOptions {

@@ -35,7 +35,7 @@ const LUN_SPEC: Spec = {
   fields: {
     lun: int(0, 65535), backingStore: str, bstype: { t: 'enum', values: BSTYPES }, bsopts: str,
     bsoflags: str, sizeBytes: { t: 'size' }, blockSize: int(512, 65536), readOnly: bool, removable: bool,
-    vendorId: str, productId: str, productRev: str, serial: str, scsiId: str, writeCache: bool,
+    vendorId: str, productId: str, productRev: str, uuid: str, serial: str, scsiId: str, writeCache: bool,
     thinProvisioning: bool, nbdExport: str,
   },
 };
@@ -55,7 +55,7 @@ export const CONFIG_SPEC: Spec = {
   t: 'object',
   fields: {
     iscsiPortals: strList, nbdListen: strList, adminSocket: str, metricsListen: str,
-    logLevel: { t: 'enum', values: LOG_LEVELS }, dataDir: str, singleLoop: bool,
+    logLevel: { t: 'enum', values: LOG_LEVELS }, dataDir: str, singleLoop: bool, naaCompanyId: str,
     accounts: { t: 'list', of: { t: 'object', required: ['user', 'password'], fields: { user: str, password: str } } },
     discovery: { t: 'object', fields: { incomingUsers: strList, outgoingUser: str } },
     nbd: {

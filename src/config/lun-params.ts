@@ -6,15 +6,16 @@
  * `--mode logicalunit --op new|update`, and the registry decodes them with
  * `parseLunParams`.
  */
+import { parseIdentityId } from '../util/identity-id.js';
 import { parseSize } from './size.js';
 import type { LunConfig } from './schema.js';
 
-type LunAttr = 'sizeBytes' | 'readOnly' | 'removable' | 'vendorId' | 'productId' | 'productRev' | 'serial'
+type LunAttr = 'sizeBytes' | 'readOnly' | 'removable' | 'vendorId' | 'productId' | 'productRev' | 'uuid' | 'serial'
   | 'scsiId' | 'writeCache' | 'thinProvisioning' | 'nbdExport';
 
 interface ParamRow {
   key: LunAttr;
-  kind: 'string' | 'bool' | 'size';
+  kind: 'string' | 'bool' | 'size' | 'identity';
 }
 
 /** Param name → LunConfig key. Order = encoding order. */
@@ -23,6 +24,7 @@ export const LUN_PARAMS: Record<string, ParamRow> = {
   vendor_id: { key: 'vendorId', kind: 'string' },
   product_id: { key: 'productId', kind: 'string' },
   product_rev: { key: 'productRev', kind: 'string' },
+  uuid: { key: 'uuid', kind: 'identity' },
   scsi_id: { key: 'scsiId', kind: 'string' },
   scsi_sn: { key: 'serial', kind: 'string' },
   removable: { key: 'removable', kind: 'bool' },
@@ -67,6 +69,8 @@ function decodeValue(kind: ParamRow['kind'], text: string): string | boolean | n
   switch (kind) {
     case 'string':
       return text;
+    case 'identity':
+      return parseIdentityId(text) ?? { reason: `${JSON.stringify(text)} is not a 128-bit id (32 hex digits, not all zero)` };
     case 'bool':
       return parseBool(text) ?? { reason: `${JSON.stringify(text)} is not a boolean (1/0, yes/no, on/off, true/false)` };
     case 'size': {
@@ -81,4 +85,10 @@ export function parseBool(text: string): boolean | undefined {
   if (['1', 'yes', 'on', 'true'].includes(t)) return true;
   if (['0', 'no', 'off', 'false'].includes(t)) return false;
   return undefined;
+}
+
+/** `naaCompanyId`: a 24-bit IEEE company id (OUI) as 6 hex digits, with or without 0x or dashes (00-14-05). */
+export function parseNaaCompanyId(text: string): number | undefined {
+  const t = text.trim().toLowerCase().replace(/^0x/, '').replace(/[-:]/g, '');
+  return /^[0-9a-f]{6}$/.test(t) ? parseInt(t, 16) : undefined;
 }

@@ -29,6 +29,7 @@ function ordered(c: DaemonConfig): Record<string, unknown> {
     logLevel: c.logLevel,
     dataDir: c.dataDir,
     singleLoop: c.singleLoop,
+    naaCompanyId: c.naaCompanyId,
     accounts: c.accounts.map((a) => ({ user: a.user, password: a.password })),
     discovery: compact({ incomingUsers: c.discovery.incomingUsers, outgoingUser: c.discovery.outgoingUser }),
     nbd: c.nbd === undefined ? undefined : compact({ ...c.nbd }),

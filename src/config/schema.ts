@@ -32,9 +32,15 @@ export interface LunConfig {
   vendorId?: string;
   productId?: string;
   productRev?: string;
-  /** Unit serial number (tgt scsi_sn). */
+  /**
+   * The LUN's 128-bit identity, 32 hex digits: the source of its NAA
+   * designator and default serial. Generated when the LUN is created (or
+   * first loaded without one) and saved; a chunk LUN takes its volume's.
+   */
+  uuid?: string;
+  /** Unit serial number (tgt scsi_sn); default: the uuid. */
   serial?: string;
-  /** Device identification (tgt scsi_id). */
+  /** T10 vendor identification designator, verbatim (tgt scsi_id); default: vendor id + serial. */
   scsiId?: string;
   writeCache?: boolean;
   thinProvisioning?: boolean;
@@ -99,6 +105,8 @@ export interface DaemonConfig {
   logLevel?: LogLevel;
   dataDir?: string;
   singleLoop?: boolean;
+  /** IEEE company id (OUI) in NAA designators, 6 hex digits; default "001405" (LIO's, see docs/scsi.md). */
+  naaCompanyId?: string;
   accounts: AccountConfig[];
   /** Accounts bound globally for iSCSI SendTargets discovery. */
   discovery: { incomingUsers: string[]; outgoingUser?: string };

@@ -4,7 +4,9 @@
  * file and a line via the `locate` callback, which maps a config path such
  * as "targets.0.luns.1.lun" to where that value was written.
  */
+import { parseIdentityId } from '../util/identity-id.js';
 import { checkAclAddress, parseHostPort, parseListenAddress, parseSocketMode } from './address.js';
+import { parseNaaCompanyId } from './lun-params.js';
 import { ISCSI_DEFAULT_PORT, NBD_DEFAULT_PORT, type DaemonConfig, type TargetConfig } from './schema.js';
 
 export interface ConfigIssue {
@@ -49,6 +51,9 @@ export function validateConfig(config: DaemonConfig, locate: Locate): ConfigIssu
   });
   const out = config.discovery.outgoingUser;
   if (out !== undefined && !users.has(out)) report('discovery.outgoingUser', `unknown account ${JSON.stringify(out)}`);
+  if (config.naaCompanyId !== undefined && parseNaaCompanyId(config.naaCompanyId) === undefined) {
+    report('naaCompanyId', 'naaCompanyId must be a 24-bit IEEE company id: 6 hex digits, e.g. "001405"');
+  }
   checkTargets(config, users, report);
   return sortIssues(issues);
 }
@@ -80,6 +85,7 @@ function checkTargets(config: DaemonConfig, users: Set<string>, report: Report):
   const tids = new Set<number>();
   const names = new Set<string>();
   const exports = new Set<string>();
+  const ids = new Set<string>();
   config.targets.forEach((t, ti) => {
     const at = `targets.${ti}`;
     if (tids.has(t.tid)) report(`${at}.tid`, `duplicate tid ${t.tid}`);
@@ -87,7 +93,7 @@ function checkTargets(config: DaemonConfig, users: Set<string>, report: Report):
     if (names.has(t.name)) report(`${at}.name`, `duplicate target name ${JSON.stringify(t.name)}`);
     names.add(t.name);
     if (t.name === '' || /\s/.test(t.name)) report(`${at}.name`, 'target name must be non-empty without spaces');
-    checkLuns(t, at, exports, report);
+    checkLuns(t, at, exports, ids, report);
     t.incomingUsers.forEach((u, i) => {
       if (!users.has(u)) report(`${at}.incomingUsers.${i}`, `unknown account ${JSON.stringify(u)}`);
     });
@@ -101,7 +107,7 @@ function checkTargets(config: DaemonConfig, users: Set<string>, report: Report):
   });
 }
 
-function checkLuns(t: TargetConfig, at: string, exports: Set<string>, report: Report): void {
+function checkLuns(t: TargetConfig, at: string, exports: Set<string>, ids: Set<string>, report: Report): void {
   const luns = new Set<number>();
   t.luns.forEach((l, li) => {
     const lp = `${at}.luns.${li}`;
@@ -119,6 +125,13 @@ function checkLuns(t: TargetConfig, at: string, exports: Set<string>, report: Re
     if (l.nbdExport !== undefined) {
       if (exports.has(l.nbdExport)) report(`${lp}.nbdExport`, `duplicate NBD export ${JSON.stringify(l.nbdExport)}`);
       exports.add(l.nbdExport);
+    }
+    if (l.uuid !== undefined) {
+      // Two LUNs with one identity are one disk to multipath: refuse it (a copied LUN block keeps its uuid).
+      const id = parseIdentityId(l.uuid);
+      if (id === undefined) report(`${lp}.uuid`, 'uuid must be 32 hex digits (or 8-4-4-4-12), not all zero');
+      else if (ids.has(id)) report(`${lp}.uuid`, `duplicate LUN uuid ${id}: every LUN needs its own (delete the line to get a new one)`);
+      else ids.add(id);
     }
     checkLength(l.vendorId, 8, `${lp}.vendorId`, report);
     checkLength(l.productId, 16, `${lp}.productId`, report);

@@ -7,6 +7,8 @@
 import { parseLunParams } from '../config/lun-params.js';
 import { parseSize } from '../config/size.js';
 import type { LunConfig, TargetConfig } from '../config/schema.js';
+import { newIdentityId } from '../util/identity-id.js';
+import type { LunParams } from '../worker/contract.js';
 import type { BackgroundPool } from './background.js';
 import type { AdminReply, AdminRequest, LunShow, ShowData, TargetShow, TgtadmRequest } from './admin-protocol.js';
 import { mgmtError, type MgmtError, type MgmtErrorCode } from './errors.js';
@@ -190,7 +192,9 @@ async function lunOp(ctx: AdminContext, req: TgtadmRequest): Promise<ShowData | 
     case 'new': {
       if (rec.luns.has(req.lun) || (req.lun === 0 && rec.cfg.lld === 'iscsi')) fail('BG_ERR_LUN_EXISTS');
       if (!req.backingStore) fail('BG_ERR_INVALID_REQUEST', 'missing --backing-store');
-      await ctx.registry.addLun(rec, lunConfigFrom(req));
+      const cfg = lunConfigFrom(req);
+      if (cfg.uuid !== undefined && ctx.registry.lunByUuid(cfg.uuid)) fail('BG_ERR_INVALID_REQUEST', `uuid ${cfg.uuid} is another LUN's`);
+      await ctx.registry.addLun(rec, cfg);
       return undefined;
     }
     case 'delete': {
@@ -210,6 +214,11 @@ async function lunOp(ctx: AdminContext, req: TgtadmRequest): Promise<ShowData | 
         if (bytes === 0) fail('BG_ERR_INVALID_REQUEST', 'size: a LUN cannot shrink to 0 bytes');
         lun.info = await rec.runtime.request({ type: 'resizeLun', lun: req.lun, sizeBytes: bytes });
         lun.cfg.sizeBytes = bytes;
+        return undefined;
+      }
+      const { scsi_sn: serial, scsi_id: scsiId, ...rest } = params;
+      if ((serial !== undefined || scsiId !== undefined) && Object.keys(rest).length === 0) {
+        await ctx.registry.updateLunIdentity(rec, lun, { ...(serial !== undefined ? { serial } : {}), ...(scsiId !== undefined ? { scsiId } : {}) });
         return undefined;
       }
       fail('BG_ERR_UNKNOWN_PARAM', Object.keys(params).join(','));
@@ -238,6 +247,8 @@ function lunConfigFrom(req: TgtadmRequest): LunConfig {
   if (req.bsoflags !== undefined) cfg.bsoflags = req.bsoflags;
   if (req.blockSize !== undefined) cfg.blockSize = req.blockSize;
   if (bstype === 'memory' && cfg.sizeBytes === undefined) cfg.sizeBytes = Number(req.backingStore) || 1 << 30;
+  // The LUN's identity, generated once here and saved with it; a chunk LUN reports its volume's instead.
+  if (cfg.uuid === undefined && bstype !== 'chunk') cfg.uuid = newIdentityId();
   return cfg;
 }
 
@@ -360,7 +371,7 @@ export function targetShow(rec: TargetRecord): TargetShow {
     luns.push({
       lun: n,
       type: 'disk',
-      scsiId: l.cfg.scsiId ?? tgtScsiId(rec.cfg.tid, n),
+      scsiId: t10Designator(l.params),
       scsiSn: l.params.serial,
       sizeBytes: l.info.sizeBytes,
       blockSize: l.info.blockSize,
@@ -411,7 +422,12 @@ function controllerLun(tid: number): LunShow {
   };
 }
 
-/** tgt's default SCSI ID: "IET", padded to 8, then tid and LUN as 4 hex digits each. */
+/** What VPD 0x83's T10 vendor id designator carries (inquiry.ts): scsi_id, or vendor id padded to 8 + serial. */
+function t10Designator(p: LunParams): string {
+  return p.t10Id ?? p.vendorId.padEnd(8, ' ').slice(0, 8) + p.serial;
+}
+
+/** tgt's default SCSI ID: "IET", padded to 8, then tid and LUN as 4 hex digits each (controller LUN 0 only). */
 function tgtScsiId(tid: number, lun: number): string {
   return `IET     ${tid.toString(16).padStart(4, '0')}${lun.toString(16).padStart(4, '0')}`;
 }

@@ -11,6 +11,7 @@ import path from 'node:path';
 import type http from 'node:http';
 import type { Logger } from 'pino';
 import { parseHostPort } from '../config/address.js';
+import { parseNaaCompanyId } from '../config/lun-params.js';
 import { saveConfigAtomic } from '../config/save.js';
 import type { DaemonConfig } from '../config/schema.js';
 import { configToRequests } from '../config/to-requests.js';
@@ -72,7 +73,8 @@ export class Daemon {
   constructor(private readonly opts: DaemonOptions) {
     this.config = opts.config;
     this.persisted = opts.persistedConfig;
-    this.registry = new Registry({ spawn: opts.spawn, dataDir: opts.dataDir, log: opts.log });
+    const naaCompanyId = opts.config.naaCompanyId !== undefined ? parseNaaCompanyId(opts.config.naaCompanyId) : undefined;
+    this.registry = new Registry({ spawn: opts.spawn, dataDir: opts.dataDir, log: opts.log, ...(naaCompanyId !== undefined ? { naaCompanyId } : {}) });
     this.ctx = {
       registry: this.registry,
       onChange: () => this.persist(),
@@ -123,6 +125,17 @@ export class Daemon {
       const reply = await executeAdmin({ ...this.ctx, onChange: async () => undefined }, req);
       if (!reply.ok) {
         throw new Error(`config: ${req.mode} ${req.op}${req.tid !== undefined ? ` tid ${req.tid}` : ''}${req.lun !== undefined ? ` lun ${req.lun}` : ''}: ${reply.error.message}${reply.error.details ? ` (${reply.error.details})` : ''}`);
+      }
+    }
+    // LUNs loaded without an identity got one: save it now, so the next start reports the same one.
+    const generated = this.config.targets.flatMap((t) => t.luns.filter((l) => l.uuid === undefined && l.bstype !== 'chunk').map((l) => `${t.name}/${l.lun}`));
+    if (generated.length > 0) {
+      try {
+        await this.persist();
+        this.opts.log.info({ luns: generated }, 'LUN identities generated and saved');
+      } catch (err) {
+        // Serving goes on; the identities are new again at the next start until the file can be written.
+        this.opts.log.warn({ luns: generated, file: this.opts.configPath, err: (err as Error).message }, 'LUN identities generated but not saved');
       }
     }
   }

@@ -7,12 +7,14 @@
  * Admin requests (bgadm, config files) are executed by src/mgmt/admin-ops.ts
  * against this state; protocol directories (login, NBD haggling) read it.
  */
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { AccountConfig, DaemonConfig, LunConfig, TargetConfig } from '../config/schema.js';
 import type { LunParams, ProtocolName, SessionEvent } from '../worker/contract.js';
 import type { BackendSpec, LunDeviceInfo } from '../worker/messages.js';
 import { defaultLunParams } from '../worker/local-target.js';
+import { DEFAULT_NAA_COMPANY_ID, deriveLunIdentity, lunStateDir, type LunIdentitySpec } from '../worker/lun-identity.js';
 import { createLunStatsBuffer } from '../worker/shared-stats.js';
 import { TargetRuntime, type LoopSpawner } from './target-runtime.js';
 
@@ -30,6 +32,8 @@ export interface LunRecord {
   info: LunDeviceInfo;
   params: LunParams;
   stats: SharedArrayBuffer;
+  /** The LUN's SCSI state directory (PR), keyed by its identity; removed with the LUN. */
+  stateDir: string;
 }
 
 export interface TargetRecord {
@@ -44,6 +48,8 @@ export interface RegistryOptions {
   spawn: LoopSpawner;
   dataDir: string;
   log: Logger;
+  /** IEEE company id of the NAA designators (config `naaCompanyId`); default DEFAULT_NAA_COMPANY_ID. */
+  naaCompanyId?: number;
 }
 
 export class Registry {
@@ -93,12 +99,21 @@ export class Registry {
   async deleteTarget(rec: TargetRecord, reason: string): Promise<void> {
     this.targets.delete(rec.cfg.tid);
     await rec.runtime.stop(reason);
+    // Its LUNs go with it, and so does their SCSI state (see removeLun).
+    for (const [lun, lr] of rec.luns) if (!this.stateDirShared(lr.stateDir)) await this.removeLunState(rec, lun, lr.stateDir);
     this.opts.log.info({ target: rec.cfg.name, tid: rec.cfg.tid }, 'target deleted');
   }
 
   async addLun(rec: TargetRecord, lun: LunConfig): Promise<LunRecord> {
-    const serial = lun.serial ?? tgtSerial(rec.cfg.tid, lun.lun);
-    const params = defaultLunParams(serial, {
+    const identity: LunIdentitySpec = {
+      ...(lun.uuid !== undefined ? { uuid: lun.uuid } : {}),
+      ...(lun.serial !== undefined ? { serial: lun.serial } : {}),
+      ...(lun.scsiId !== undefined ? { scsiId: lun.scsiId } : {}),
+      companyId: this.opts.naaCompanyId ?? DEFAULT_NAA_COMPANY_ID,
+    };
+    // A chunk LUN has no id of its own: its volume's (from the MDS) replaces this placeholder in the loop.
+    const provisional = deriveLunIdentity(identity, lun.uuid === undefined ? PLACEHOLDER_ID : undefined);
+    const params = defaultLunParams(provisional, {
       ...(lun.vendorId !== undefined ? { vendorId: lun.vendorId } : {}),
       ...(lun.productId !== undefined ? { productId: lun.productId } : {}),
       ...(lun.productRev !== undefined ? { productRev: lun.productRev } : {}),
@@ -111,19 +126,55 @@ export class Registry {
     const backend: BackendSpec = {
       bstype: lun.bstype,
       path: this.backingPath(lun),
-      serial,
+      serial: provisional.serial,
       readOnly: lun.readOnly ?? false,
       ...(lun.sizeBytes !== undefined ? { createSizeBytes: lun.sizeBytes } : {}),
       ...(lun.blockSize !== undefined ? { blockSize: lun.blockSize } : {}),
       ...(lun.bsopts !== undefined ? { bsopts: lun.bsopts } : {}),
     };
-    const stateDir = path.join(this.opts.dataDir, 'state', `${rec.cfg.name.replace(/[^A-Za-z0-9._-]/g, '_')}`, `lun${lun.lun}`);
-    const info = await rec.runtime.request<LunDeviceInfo>({ type: 'addLun', lun: lun.lun, backend, params, stats, stateDir });
-    const lr: LunRecord = { cfg: lun, info, params: { ...params, readOnly: params.readOnly || info.readOnly }, stats };
+    const stateRoot = path.join(this.opts.dataDir, 'state');
+    const legacy = legacyStateDir(this.opts.dataDir, rec.cfg.name, lun.lun);
+    const info = await rec.runtime.request<LunDeviceInfo>({
+      type: 'addLun', lun: lun.lun, backend, params, identity, stats, stateRoot, legacyStateDir: legacy,
+    });
+    // The loop derived the same identity (from the device's own id where it has one).
+    const actual = deriveLunIdentity(identity, info.uuid ?? (lun.uuid === undefined ? PLACEHOLDER_ID : undefined));
+    const lr: LunRecord = {
+      cfg: lun,
+      info,
+      params: { ...params, ...actual, readOnly: params.readOnly || info.readOnly },
+      stats,
+      stateDir: lunStateDir(stateRoot, actual.uuid),
+    };
     rec.luns.set(lun.lun, lr);
     rec.cfg.luns = [...rec.luns.values()].map((l) => l.cfg).sort((a, b) => a.lun - b.lun);
-    this.opts.log.info({ target: rec.cfg.name, lun: lun.lun, backend: `${lun.bstype}:${backend.path}` }, 'LUN added');
+    this.opts.log.info({ target: rec.cfg.name, lun: lun.lun, backend: `${lun.bstype}:${backend.path}`, uuid: actual.uuid }, 'LUN added');
     return lr;
+  }
+
+  /**
+   * Change a LUN's explicit serial / T10 designator (tgt's update of
+   * scsi_sn / scsi_id); its id, and so its NAA designator, stay.
+   */
+  async updateLunIdentity(rec: TargetRecord, lr: LunRecord, change: { serial?: string; scsiId?: string }): Promise<void> {
+    const cfg: LunConfig = { ...lr.cfg, ...change };
+    const identity = deriveLunIdentity({
+      ...(cfg.serial !== undefined ? { serial: cfg.serial } : {}),
+      ...(cfg.scsiId !== undefined ? { scsiId: cfg.scsiId } : {}),
+      companyId: this.opts.naaCompanyId ?? DEFAULT_NAA_COMPANY_ID,
+    }, lr.params.uuid);
+    await rec.runtime.request({ type: 'setLunIdentity', lun: cfg.lun, identity });
+    lr.cfg = cfg;
+    lr.params = { ...lr.params, ...identity };
+    if (identity.t10Id === undefined) delete lr.params.t10Id;
+    rec.cfg.luns = [...rec.luns.values()].map((l) => l.cfg).sort((a, b) => a.lun - b.lun);
+    this.opts.log.info({ target: rec.cfg.name, lun: cfg.lun, serial: identity.serial }, 'LUN identity updated');
+  }
+
+  /** The LUN whose reported identity (own or its device's) is `uuid`, if any. */
+  lunByUuid(uuid: string): { target: TargetRecord; lun: LunRecord } | undefined {
+    for (const t of this.targets.values()) for (const l of t.luns.values()) if (l.params.uuid === uuid) return { target: t, lun: l };
+    return undefined;
   }
 
   /** File LUN paths are relative to the data dir. */
@@ -131,11 +182,34 @@ export class Registry {
     return lun.bstype === 'file' ? path.resolve(this.opts.dataDir, lun.backingStore) : lun.backingStore;
   }
 
+  /**
+   * Remove the LUN and its SCSI state: persistent reservations belong to
+   * the logical unit, and a later LUN (even with the same number) is a
+   * different one. The loop has drained the LUN before the state goes.
+   */
   async removeLun(rec: TargetRecord, lun: number): Promise<void> {
+    const lr = rec.luns.get(lun);
     rec.luns.delete(lun);
     rec.cfg.luns = rec.cfg.luns.filter((l) => l.lun !== lun);
     await rec.runtime.request({ type: 'removeLun', lun, drainMs: 30_000 });
+    if (lr && !this.stateDirShared(lr.stateDir)) await this.removeLunState(rec, lun, lr.stateDir);
     this.opts.log.info({ target: rec.cfg.name, lun }, 'LUN removed');
+  }
+
+  /** Another LUN of this gateway exports the same volume (same identity): its state stays. */
+  private stateDirShared(stateDir: string): boolean {
+    for (const t of this.targets.values()) for (const l of t.luns.values()) if (l.stateDir === stateDir) return true;
+    return false;
+  }
+
+  private async removeLunState(rec: TargetRecord, lun: number, stateDir: string): Promise<void> {
+    try {
+      await rm(stateDir, { recursive: true, force: true });
+      // State of the layout before identities (state/<target>/lun<N>) goes too.
+      await rm(legacyStateDir(this.opts.dataDir, rec.cfg.name, lun), { recursive: true, force: true });
+    } catch (err) {
+      this.opts.log.error({ target: rec.cfg.name, lun, err: (err as Error).message }, 'removing LUN state failed');
+    }
   }
 
   async closeAllSessions(rec: TargetRecord, reason: string): Promise<void> {
@@ -195,10 +269,22 @@ export class Registry {
   }
 }
 
-/** tgt's default unit serial number (VPD 0x80, `SCSI SN`): "beaf", tid, LUN. */
+/**
+ * tgt's unit serial number (`SCSI SN`): "beaf", tid, LUN. Only the
+ * controller LUN 0 of `show` still uses it (it has no SCSI identity of its
+ * own here); real LUNs derive theirs from their id (lun-identity.ts).
+ */
 export function tgtSerial(tid: number, lun: number): string {
   return `beaf${tid}${lun}`;
 }
+
+/** Where PR state lived before it was keyed by identity; only ever deleted now. */
+export function legacyStateDir(dataDir: string, targetName: string, lun: number): string {
+  return path.join(dataDir, 'state', targetName.replace(/[^A-Za-z0-9._-]/g, '_'), `lun${lun}`);
+}
+
+/** Stands in for a chunk LUN's id until its volume supplies one (never reported). */
+const PLACEHOLDER_ID = 'f'.repeat(32);
 
 /** ACL address rule: 'ALL', an exact IPv4/IPv6 address, or a CIDR block. */
 export function addressMatches(rule: string, address: string): boolean {

@@ -29,10 +29,14 @@ export interface LunParams {
   vendorId: string; // INQUIRY T10 vendor, <= 8 chars
   productId: string; // <= 16 chars
   productRev: string; // <= 4 chars
+  /** The LUN's 128-bit identity, 32 hex digits (src/worker/lun-identity.ts). */
+  uuid: string;
   /** Unit serial number (VPD 0x80), stable across restarts. */
   serial: string;
-  /** 64-bit NAA IEEE-registered-extended identifier source, hex, stable. */
+  /** The NAA IEEE Registered Extended designator (VPD 0x83), 32 hex digits. */
   naaId: string;
+  /** Explicit T10 vendor identification designator (tgt scsi_id); absent = vendor id + serial. */
+  t10Id?: string;
   /** 'disk' (SBC) only for now; 'passthrough' is not supported. */
   deviceType: 'disk';
   /** Set by `bgadm --params readonly=1`; the device may also be read-only itself. */

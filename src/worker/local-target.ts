@@ -3,17 +3,20 @@
  * one target as its event loop sees them. The worker (or, with --single-loop,
  * the main thread) owns one per target.
  */
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { BlockDevice } from '../block/device.js';
 import { GatedDevice, WriteGate } from '../block/write-gate.js';
 import type { IoStats, LunHandle, LunParams, SessionEvent, TargetView } from './contract.js';
+import { DEFAULT_NAA_COMPANY_ID, deriveLunIdentity, type LunIdentity } from './lun-identity.js';
 
 export class Lun implements LunHandle {
   readonly device: GatedDevice;
   constructor(
     readonly lun: number,
     backing: BlockDevice,
-    readonly params: LunParams,
+    /** Replaced whole (never mutated in place) when the identity is updated. */
+    public params: LunParams,
     readonly stats: IoStats,
     readonly stateDir: string,
   ) {
@@ -102,13 +105,18 @@ export class PlainCounters implements TargetCounters, IoStats {
   }
 }
 
-export function defaultLunParams(serial: string, overrides: Partial<LunParams> = {}): LunParams {
+/**
+ * LUN parameters with defaults. The identity comes from `identity` (the
+ * registry derives it from the LUN's stored id); test rigs that pass only a
+ * serial get an identity hashed from that serial.
+ */
+export function defaultLunParams(serial: string | LunIdentity, overrides: Partial<LunParams> = {}): LunParams {
+  const identity = typeof serial === 'string' ? identityFromSerial(serial) : serial;
   return {
     vendorId: 'BLKGATE',
     productId: 'VIRTUAL-DISK',
     productRev: '0001',
-    serial,
-    naaId: naaFromSerial(serial),
+    ...identity,
     deviceType: 'disk',
     readOnly: false,
     removable: false,
@@ -118,12 +126,8 @@ export function defaultLunParams(serial: string, overrides: Partial<LunParams> =
   };
 }
 
-/** A stable 15-hex-digit vendor-specific part derived from the serial (FNV-1a 64). */
-function naaFromSerial(serial: string): string {
-  let h = 0xcbf29ce484222325n;
-  for (const c of Buffer.from(serial)) {
-    h ^= BigInt(c);
-    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
-  }
-  return h.toString(16).padStart(16, '0');
+/** Test rigs: a stable identity from a serial (SHA-256), with that serial kept. */
+function identityFromSerial(serial: string): LunIdentity {
+  const uuid = createHash('sha256').update(serial).digest('hex').slice(0, 32);
+  return { ...deriveLunIdentity({ uuid, companyId: DEFAULT_NAA_COMPANY_ID }), serial };
 }

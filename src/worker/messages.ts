@@ -6,6 +6,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { BlockDeviceInfo } from '../block/device.js';
 import type { LunParams, ProtocolName, SessionEvent } from './contract.js';
+import type { LunIdentity, LunIdentitySpec } from './lun-identity.js';
 
 /** How a target loop opens a LUN's backend (the opener lives in src/bin). */
 export interface BackendSpec {
@@ -30,11 +31,18 @@ export type ControlRequest =
       lun: number;
       backend: BackendSpec;
       params: LunParams;
+      /** What params' identity was derived from: re-derived when the device has its own id. */
+      identity: LunIdentitySpec;
       stats: SharedArrayBuffer;
-      stateDir: string;
+      /** The data dir's state/ directory; the LUN's own is lunStateDir(stateRoot, its uuid). */
+      stateRoot: string;
+      /** The pre-identity state directory (state/<target>/lun<N>): its PR file moves to the LUN's own once. */
+      legacyStateDir?: string;
     }
   | { type: 'removeLun'; lun: number; drainMs: number }
   | { type: 'resizeLun'; lun: number; sizeBytes: number }
+  /** New serial / T10 designator (bgadm update scsi_sn / scsi_id): initiators get INQUIRY DATA HAS CHANGED. */
+  | { type: 'setLunIdentity'; lun: number; identity: LunIdentity }
   | {
       type: 'adopt';
       protocol: ProtocolName;

@@ -4,12 +4,15 @@
  * --single-loop mode; either way it talks to the management plane only
  * through `port` (control requests in, replies and session events out).
  */
+import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { BlockDevice } from '../block/device.js';
 import type { ProtocolModule, ProtocolName, ProtocolTarget, SocketReceiver } from './contract.js';
 import { Lun, LocalTarget } from './local-target.js';
+import { deriveLunIdentity, lunStateDir, type LunIdentity } from './lun-identity.js';
 import { LoopDevice } from './loop-device.js';
 import type { BackendSpec, ControlEnvelope, ControlRequest, LoopMessage, LunDeviceInfo } from './messages.js';
 import { PortStream } from './port-stream.js';
@@ -140,6 +143,14 @@ export class TargetLoop {
         return undefined;
       case 'resizeLun':
         return this.resizeLun(m.lun, m.sizeBytes);
+      case 'setLunIdentity': {
+        const lun = this.target.lun(m.lun) as Lun | undefined;
+        if (!lun) throw new ControlFailure('BG_ERR_NO_LUN', `no LUN ${m.lun}`);
+        lun.params = { ...lun.params, ...m.identity };
+        if (m.identity.t10Id === undefined) delete lun.params.t10Id;
+        this.notify({ kind: 'params', lun: m.lun });
+        return undefined;
+      }
       case 'adopt':
         this.adopt(m);
         return undefined;
@@ -167,8 +178,18 @@ export class TargetLoop {
     }
     const device = new LoopDevice(backing, this.enterBound, (e) => stats.backendError(e.kind));
     this.devices.set(m.lun, device);
-    const params = { ...m.params, readOnly: m.params.readOnly || backing.info.readOnly };
-    this.target.addLun(new Lun(m.lun, device, params, stats, m.stateDir));
+    let identity: LunIdentity;
+    try {
+      identity = deriveLunIdentity(m.identity, backing.info.uuid);
+    } catch (err) {
+      this.devices.delete(m.lun);
+      await device.close().catch(() => undefined);
+      throw new ControlFailure('BG_ERR_BACKING_STORE', `${m.backend.bstype}:${m.backend.path}: ${(err as Error).message}`);
+    }
+    const params = { ...m.params, ...identity, readOnly: m.params.readOnly || backing.info.readOnly };
+    const stateDir = lunStateDir(m.stateRoot, identity.uuid);
+    if (m.legacyStateDir) adoptLegacyState(m.legacyStateDir, stateDir, this.opts.log);
+    this.target.addLun(new Lun(m.lun, device, params, stats, stateDir));
     this.notify({ kind: 'added', lun: m.lun });
     return deviceInfo(backing);
   }
@@ -240,7 +261,7 @@ export class TargetLoop {
     this.devices.clear();
   }
 
-  private notify(change: { kind: 'added' | 'removed' | 'resized'; lun: number }): void {
+  private notify(change: { kind: 'added' | 'removed' | 'resized' | 'params'; lun: number }): void {
     for (const p of this.protocols.values()) p.lunChanged(change);
   }
 
@@ -252,6 +273,26 @@ export class TargetLoop {
 
   private post(m: LoopMessage): void {
     this.port.postMessage(m);
+  }
+}
+
+/**
+ * Upgrade from state/<target>/lun<N>: move what it holds into the LUN's
+ * identity-keyed directory, unless that already has state, and remove it.
+ * Synchronous: it runs once per LUN add, before the LUN serves a command.
+ */
+function adoptLegacyState(legacy: string, stateDir: string, log: Logger): void {
+  if (!fs.existsSync(legacy)) return;
+  try {
+    if (!fs.existsSync(stateDir)) {
+      fs.mkdirSync(path.dirname(stateDir), { recursive: true });
+      fs.renameSync(legacy, stateDir);
+      log.info({ from: legacy, to: stateDir }, 'LUN state moved to its identity-keyed directory');
+    } else {
+      fs.rmSync(legacy, { recursive: true, force: true });
+    }
+  } catch (err) {
+    log.warn({ from: legacy, to: stateDir, err: (err as Error).message }, 'moving LUN state failed');
   }
 }
 

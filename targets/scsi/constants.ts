@@ -137,6 +137,8 @@ export const SA = {
   REPORT_SUPPORTED_TMFS: 0x0d,
   SANITIZE_BLOCK_ERASE: 0x02,
   SANITIZE_EXIT_FAILURE_MODE: 0x1f,
+  /** EXTENDED COPY (83h): only LID1 is implemented; LID4 (01h), POPULATE TOKEN (10h), WRITE USING TOKEN (11h) are not. */
+  EXTENDED_COPY_LID1: 0x00,
 } as const;
 
 /** Version descriptors (spc4r37 table 49). */

@@ -134,7 +134,7 @@ export class ScsiTargetDevice implements ScsiTargetServer, Core {
       return;
     }
     if (change.kind === 'params') {
-      this.lus.delete(change.lun);
+      // The LU is the same (its reservations and mode pages stay); INQUIRY reads the new params from its handle.
       this.queueUa(change.lun, 0x3f03); // INQUIRY DATA HAS CHANGED
       return;
     }

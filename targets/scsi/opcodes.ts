@@ -80,7 +80,7 @@ export const OPCODES: readonly OpRow[] = [
   { name: 'MODE SENSE(10)', op: OP.MODE_SENSE_10, direction: 'read', usage: u(0x5a, 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, 0), xfer: field(7, 2), run: modeSense, pr: 'read' },
   { name: 'PERSISTENT RESERVE IN', op: OP.PERSISTENT_RESERVE_IN, direction: 'read', usage: u(0x5e, 0x1f, 0, 0, 0, 0, 0, 0xff, 0xff, 0), xfer: field(7, 2), run: persistentReserveIn, pr: 'always' },
   { name: 'PERSISTENT RESERVE OUT', op: OP.PERSISTENT_RESERVE_OUT, direction: 'write', usage: u(0x5f, 0x1f, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0), xfer: field(5, 4), run: persistentReserveOut, pr: 'always' },
-  { name: 'EXTENDED COPY', op: OP.EXTENDED_COPY, direction: 'write', usage: u(0x83, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0), xfer: field(10, 4), run: extendedCopy, pr: 'write', medium: true },
+  { name: 'EXTENDED COPY', op: OP.EXTENDED_COPY, sa: SA.EXTENDED_COPY_LID1, direction: 'write', usage: u(0x83, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0), xfer: field(10, 4), run: extendedCopy, pr: 'write', medium: true },
   { name: 'RECEIVE COPY RESULTS', op: OP.RECEIVE_COPY_RESULTS, direction: 'read', usage: u(0x84, 0x1f, 0xff, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0), xfer: field(10, 4), run: receiveCopyResults, pr: 'read' },
   { name: 'READ(16)', op: OP.READ_16, direction: 'read', usage: u(0x88, ...RW16), xfer: rwXfer, run: read, pr: 'read', medium: true },
   { name: 'COMPARE AND WRITE', op: OP.COMPARE_AND_WRITE, direction: 'write', usage: u(0x89, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0xff, 0, 0), xfer: compareAndWriteXfer, run: compareAndWrite, pr: 'write', medium: true },

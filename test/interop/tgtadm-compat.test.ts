@@ -48,12 +48,15 @@ echo "== done"
  * Deliberate differences: blockgate advertises thin provisioning on sparse
  * files by default (tgt needs thin_provisioning=1), its default iSCSI keys
  * favour throughput (so the script prints only the first two parameters of
- * `show --tid`), and the program name.
+ * `show --tid`), the program name, and a disk's SCSI ID / SN: tgt derives
+ * them from tid and LUN (IET 0001000N / beafN, the same on every tgtd), blockgate
+ * from the LUN's own random id (docs/scsi.md "Device identity").
  */
 function normalise(text: string, adm: string): string {
   return text
     .replaceAll(`${adm}:`, 'ADM:')
-    .replace(/Thin-provisioning: (Yes|No)/g, 'Thin-provisioning: _');
+    .replace(/Thin-provisioning: (Yes|No)/g, 'Thin-provisioning: _')
+    .replace(/(Type: disk\n\s+SCSI ID: ).*(\n\s+SCSI SN: ).*/g, '$1_$2_');
 }
 
 function freePort(): Promise<number> {

@@ -82,6 +82,8 @@ export class ChunkVolumeDevice implements BlockDevice {
       hasVolatileCache: false,
       maxTransferBytes: 32 * 1024 * 1024,
       serial: o.serial,
+      // The volume's identity, the same for every gateway that opens it (SCSI VPD 0x80/0x83).
+      ...(typeof volume.uuid === 'string' && volume.uuid !== '' ? { uuid: volume.uuid } : {}),
     };
   }
 

@@ -6,6 +6,7 @@
  * (so a reply never reports state that is not durable).
  */
 import type { Logger } from 'pino';
+import { newIdentityId } from '../../../src/util/identity-id.js';
 import { KEY_PREFIX, KEYS, putJson, type KvOp, type KvStore } from './store.js';
 import {
   INITIAL_COUNTERS,
@@ -48,10 +49,30 @@ export class MdsCore {
     readonly log?: Logger,
   ) {}
 
-  static async load(store: KvStore, config: MdsConfig, now: number, log?: Logger): Promise<MdsCore> {
+  static async load(store: KvStore, config: MdsConfig, now: number, log?: Logger, newUuid: () => string = newIdentityId): Promise<MdsCore> {
     const core = new MdsCore(store, config, now, log);
     for (const [key, value] of await store.list(KEY_PREFIX)) core.loadKey(key, JSON.parse(value) as unknown);
+    await core.assignMissingUuids(newUuid);
     return core;
+  }
+
+  /**
+   * Volumes from before volume identities get theirs once, in one commit
+   * (all or none), before this MDS serves them: a gateway never sees a
+   * volume without an identity, and two MDSs cannot assign two (the store
+   * is fenced to the active one).
+   */
+  private async assignMissingUuids(newUuid: () => string): Promise<void> {
+    const missing = [...this.volumes.values()].filter((v) => typeof v.uuid !== 'string' || v.uuid === '');
+    if (missing.length === 0) return;
+    const updated = missing.map((v) => ({ ...v, uuid: newUuid() }));
+    await this.mutate(() => ({
+      ops: updated.map((v) => putJson(KEYS.volume(v.name), v)),
+      apply: () => {
+        for (const v of updated) this.volumes.set(v.name, v);
+      },
+    }));
+    this.log?.info({ volumes: updated.map((v) => v.name) }, 'mds assigned identities to volumes that had none');
   }
 
   private loadKey(key: string, v: unknown): void {

@@ -52,6 +52,13 @@ export interface CopysetRecord {
 
 export interface VolumeRecord {
   id: number;
+  /**
+   * The volume's 128-bit identity (32 hex digits), generated at create and
+   * never changed: every gateway exporting the volume reports the SCSI
+   * identity derived from it. Volumes created before it existed get one
+   * when an MDS loads them (MdsCore.load).
+   */
+  uuid: string;
   name: string;
   sizeBytes: number;
   segmentSizeBytes: number;

@@ -7,6 +7,7 @@
  * chunkservers until a chunk garbage collector exists (docs/chunk-backend.md).
  */
 import type { GetSegmentResponse, ListVolumesResponse, MdsResponse, VolumeInfo, VolumeResponse } from '../proto/mds-api.js';
+import { newIdentityId } from '../../../src/util/identity-id.js';
 import { STATUS } from '../proto/status.js';
 import type { MdsCore } from './core.js';
 import { ensureCopysets } from './topology.js';
@@ -24,7 +25,12 @@ export function volumeInfo(core: MdsCore, v: VolumeRecord): VolumeInfo {
   return { ...v, allocatedSegments: core.segments.get(v.id)?.size ?? 0 };
 }
 
-export async function createVolume(core: MdsCore, req: Record<string, unknown>, now: number): Promise<VolumeResponse | MdsResponse> {
+export async function createVolume(
+  core: MdsCore,
+  req: Record<string, unknown>,
+  now: number,
+  newUuid: () => string = newIdentityId,
+): Promise<VolumeResponse | MdsResponse> {
   const { name, sizeBytes } = req;
   if (typeof name !== 'string' || !NAME_RE.test(name)) return fail(STATUS.INVALID, 'bad volume name');
   if (!validateVolumeSize(sizeBytes)) return fail(STATUS.INVALID, 'sizeBytes must be a positive multiple of 4096');
@@ -32,6 +38,7 @@ export async function createVolume(core: MdsCore, req: Record<string, unknown>, 
     if (core.volumes.has(name)) return { ops: [], apply: () => fail(STATUS.EXISTS, `volume ${name} exists`) };
     const v: VolumeRecord = {
       id: core.counters.nextVolumeId,
+      uuid: newUuid(),
       name,
       sizeBytes,
       segmentSizeBytes: core.config.segmentSizeBytes,

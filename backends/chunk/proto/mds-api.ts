@@ -99,6 +99,8 @@ export interface HeartbeatResponse extends MdsResponse {
 export interface VolumeInfo {
   name: string;
   id: number;
+  /** The volume's identity, 32 hex digits (VolumeRecord.uuid). */
+  uuid: string;
   sizeBytes: number;
   segmentSizeBytes: number;
   chunkSizeBytes: number;

@@ -64,29 +64,36 @@ function designator(codeSet: number, assoc: number, type: number, value: Buffer,
   return d;
 }
 
-/** NAA IEEE Registered Extended (NAA 6, spc4r37 7.8.6.6.5): 16 bytes. */
+/**
+ * NAA IEEE Registered Extended (NAA 6, spc4r37 7.8.6.6.5): 16 bytes, NAA,
+ * IEEE COMPANY ID, VENDOR SPECIFIC IDENTIFIER and its EXTENSION, all laid
+ * out in `naaId` (32 hex digits, src/worker/lun-identity.ts).
+ */
 export function naaDesignator(naaId: string): Buffer {
-  const id = BigInt('0x' + (naaId.replace(/[^0-9a-fA-F]/g, '') || '0')) & 0xffff_ffff_ffff_ffffn;
-  const v = Buffer.alloc(16);
-  // NAA=6, IEEE COMPANY_ID 0x000000 (none registered), VENDOR SPECIFIC IDENTIFIER from the id's top 36 bits.
-  const hi = (0x6n << 60n) | (id >> 28n);
-  v.writeBigUInt64BE(hi & 0xffff_ffff_ffff_ffffn, 0);
-  v.writeBigUInt64BE(id, 8);
+  const v = Buffer.from(naaId.padEnd(32, '0').slice(0, 32), 'hex');
+  v[0] = (v[0]! & 0x0f) | 0x60;
   return v;
+}
+
+/** T10 vendor identification (spc4r37 7.8.6.6.4): the explicit scsi_id, else T10 VENDOR IDENTIFICATION + serial. */
+function t10Designator(p: LuState['handle']['params']): Buffer {
+  if (p.t10Id !== undefined) return Buffer.from(p.t10Id.replace(/[^\x20-\x7e]/g, ' ').slice(0, 252), 'latin1');
+  const serial = p.serial.replace(/[^\x20-\x7e]/g, ' ').slice(0, 244);
+  const t10 = Buffer.alloc(8 + serial.length);
+  ascii(t10, 0, 8, p.vendorId);
+  t10.write(serial, 8, 'latin1');
+  return t10;
 }
 
 function deviceIdentification(ctx: Ctx<LuState | undefined>, lu: LuState): Buffer {
   const p = lu.handle.params;
-  const t10 = Buffer.alloc(8 + Math.min(p.serial.length, 64));
-  ascii(t10, 0, 8, p.vendorId);
-  t10.write(p.serial.slice(0, 64), 8, 'latin1');
   const port = Buffer.alloc(4);
   port.writeUInt16BE(ctx.cmd.nexus.relativeTargetPort & 0xffff, 2);
   const tpg = Buffer.alloc(4);
   tpg.writeUInt16BE(ctx.cmd.nexus.targetPortalGroup & 0xffff, 2);
   return Buffer.concat([
     designator(1, 0, 3, naaDesignator(p.naaId)),
-    designator(2, 0, 1, t10),
+    designator(2, 0, 1, t10Designator(p)),
     designator(1, 1, 4, port, PROTOCOL_ISCSI),
     designator(1, 1, 5, tpg, PROTOCOL_ISCSI),
   ]);

@@ -84,8 +84,10 @@ export async function writeSame(ctx: Ctx): Promise<Reply> {
   // sbc4r15 5.50: NUMBER OF LOGICAL BLOCKS 0 means "to the last LBA" (WSNZ=0).
   const blocks = r.blocks === 0 ? capacity - r.lba : r.blocks;
   if (blocks > LIMITS.maxWriteSameBlocks) return checkCondition(invalidFieldInCdb(ws16 ? 10 : 7));
-  if (unmapBit && !lu.thin) return checkCondition(invalidFieldInCdb(1, 3));
+  // A read-only LUN is write protected whatever it is asked to do, UNMAP included
+  // (its device cannot discard, so the UNMAP-bit check would say INVALID FIELD).
   if (lu.readOnly) return checkCondition(WRITE_PROTECTED);
+  if (unmapBit && !lu.thin) return checkCondition(invalidFieldInCdb(1, 3));
   const bs = lu.blockSize;
   let block: Buffer;
   if (ndob) block = Buffer.alloc(bs);

@@ -51,11 +51,11 @@ function readReservation(lu: LuState): Buffer {
   return b;
 }
 
-function reportCapabilities(): Buffer {
+function reportCapabilities(lu: LuState): Buffer {
   const b = Buffer.alloc(8);
   b.writeUInt16BE(8, 0);
   b[2] = 0x10 | 0x04 | 0x01; // CRH, ATP_C, PTPL_C
-  b[3] = 0x80 | (1 << 4); // TMV, ALLOW COMMANDS 001b
+  b[3] = 0x80 | (1 << 4) | (lu.pr.aptpl ? 0x01 : 0); // TMV, ALLOW COMMANDS 001b, PTPL_A (spc4r37 6.15.4)
   b[4] = PR_TYPE_MASK;
   b[5] = 0x01; // EX_AC_AR
   return b;

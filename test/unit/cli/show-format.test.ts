@@ -14,8 +14,11 @@ const controller = (tid: number): LunShow => ({
   online: true, removable: false, preventRemoval: false, readonly: false, swp: false, thinProvisioning: false,
   bsType: 'null', path: null, bsoflags: [],
 });
+// tgt derives a disk's SCSI ID / SN from tid and LUN (IET 0001000N, beaf1N); blockgate from the LUN's
+// 128-bit id (docs/scsi.md "Device identity"): T10 vendor id + serial, and the id's hex digits.
+const diskSn = (lun: number): string => `5f0c3d8e2a7b4c1e9d6f0a2b3c4d5e0${lun}`;
 const disk = (lun: number, sizeBytes: number, path: string, bsoflags: LunShow['bsoflags']): LunShow => ({
-  ...controller(1), lun, type: 'disk', scsiId: `IET     0001000${lun}`, scsiSn: `beaf1${lun}`, sizeBytes, blockSize: 512,
+  ...controller(1), lun, type: 'disk', scsiId: `BLKGATE ${diskSn(lun)}`, scsiSn: diskSn(lun), sizeBytes, blockSize: 512,
   bsType: 'rdwr', path, bsoflags,
 });
 
@@ -46,8 +49,8 @@ describe('formatShow: target show', () => {
       'Target 1: iqn.2001-04.com.example:storage.disk1\n    System information:\n        Driver: iscsi\n        State: ready\n' +
       '    I_T nexus information:\n    LUN information:\n' +
       LUN_BLOCK(0, 'controller', 'IET     00010000', 'beaf10', '0 MB, Block size: 1', 'null', 'None', '') +
-      LUN_BLOCK(1, 'disk', 'IET     00010001', 'beaf11', '105 MB, Block size: 512', 'rdwr', '/tmp/bgtgt/disk1.img', '') +
-      LUN_BLOCK(2, 'disk', 'IET     00010002', 'beaf12', '1074 MB, Block size: 512', 'rdwr', '/tmp/bgtgt/disk2.img', 'sync:direct') +
+      LUN_BLOCK(1, 'disk', `BLKGATE ${diskSn(1)}`, diskSn(1), '105 MB, Block size: 512', 'rdwr', '/tmp/bgtgt/disk1.img', '') +
+      LUN_BLOCK(2, 'disk', `BLKGATE ${diskSn(2)}`, diskSn(2), '1074 MB, Block size: 512', 'rdwr', '/tmp/bgtgt/disk2.img', 'sync:direct') +
       '    Account information:\n        alice\n        bob (outgoing)\n' +
       '    ACL information:\n        ALL\n        192.168.1.0/24\n        iqn.1994-05.com.redhat:client\n' +
       'Target 2: iqn.2001-04.com.example:empty\n    System information:\n        Driver: iscsi\n        State: ready\n' +

@@ -47,7 +47,7 @@ describe('cluster status formatting', () => {
 
   it('lists volumes', () => {
     expect(formatVolumes([])).toBe('no volumes\n');
-    const t = formatVolumes([{ name: 'vol1', id: 1, sizeBytes: 10 * 2 ** 30, segmentSizeBytes: 2 ** 30, chunkSizeBytes: 2 ** 24, seq: 1, createdAt: 'now', allocatedSegments: 2 }]);
-    expect(t).toMatch(/vol1\s+10\.0GiB\s+2\.0GiB\s+1\.0GiB\s+16\.0MiB\s+1\s+now/);
+    const t = formatVolumes([{ name: 'vol1', id: 1, sizeBytes: 10 * 2 ** 30, segmentSizeBytes: 2 ** 30, chunkSizeBytes: 2 ** 24, seq: 1, createdAt: 'now', allocatedSegments: 2, uuid: '0123456789abcdef0123456789abcdef' }]);
+    expect(t).toMatch(/vol1\s+10\.0GiB\s+2\.0GiB\s+1\.0GiB\s+16\.0MiB\s+1\s+now\s+0123456789abcdef0123456789abcdef/);
   });
 });
