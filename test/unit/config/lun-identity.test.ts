@@ -54,7 +54,7 @@ describe('LUN uuid in the config', () => {
 
   it('uuid parameter: 32 hex digits or the 8-4-4-4-12 layout, canonicalised', () => {
     expect(parseLunParams({ uuid: '01234567-89AB-CDEF-0123-456789ABCDEF' })).toEqual({ uuid: ID1 });
-    expect(parseLunParams({ uuid: 'nope' })).toEqual({ invalid: 'uuid' });
+    expect(parseLunParams({ uuid: 'nope' })).toMatchObject({ invalid: 'uuid', reason: expect.stringMatching(/32 hex digits/) });
     expect(parseIdentityId(`0x${ID2}`)).toBe(ID2);
   });
 
