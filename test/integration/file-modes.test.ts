@@ -71,9 +71,12 @@ describe('file and directory modes under umask 000', () => {
     } finally {
       ini.close();
     }
+    // PR state lives under the LU's identity: state/lu-<uuid>/ (docs/scsi.md).
     const state = path.join(dataDir, 'state');
-    const lunDir = path.join(state, 'iqn.2026-11.io.blockgate_default', 'lun1');
-    expect([state, path.dirname(lunDir), lunDir].map(mode)).toEqual(['700', '700', '700']);
+    const luDirs = fs.readdirSync(state).filter((n) => n.startsWith('lu-'));
+    expect(luDirs).toHaveLength(1);
+    const lunDir = path.join(state, luDirs[0]!);
+    expect([state, lunDir].map(mode)).toEqual(['700', '700']);
     expect(mode(path.join(lunDir, 'scsi-pr.json'))).toBe('600');
   });
 });
