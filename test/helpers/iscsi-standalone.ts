@@ -51,10 +51,10 @@ export async function startIscsiStandalone(opts: StandaloneOptions = {}): Promis
   const log = pino({ level: opts.logLevel ?? 'silent' });
   const counters = new PlainCounters();
   const events: SessionEvent[] = [];
-  const sessions = new Map<number, { initiator: string; isid: string; tsih: number; connections: number }>();
+  const sessions = new Map<number, { initiator: string; isid: string; tsih: number; connections: number; maxConnections: number }>();
   const onEvent = (e: SessionEvent) => {
     events.push(e);
-    if (e.type === 'session-open') sessions.set(e.sid, { initiator: e.initiator, isid: e.isid ?? '', tsih: e.tsih ?? e.sid, connections: 0 });
+    if (e.type === 'session-open') sessions.set(e.sid, { initiator: e.initiator, isid: e.isid ?? '', tsih: e.tsih ?? e.sid, connections: 0, maxConnections: e.maxConnections ?? 1 });
     else if (e.type === 'session-close') sessions.delete(e.sid);
     else if (e.type === 'conn-open') sessions.get(e.sid)!.connections++;
     else if (e.type === 'conn-close' && sessions.has(e.sid)) sessions.get(e.sid)!.connections--;
@@ -86,7 +86,7 @@ export async function startIscsiStandalone(opts: StandaloneOptions = {}): Promis
     discoveryAuth: () => ({ incoming: opts.discoveryIncoming ?? [], ...(opts.discoveryOutgoing ? { outgoing: opts.discoveryOutgoing } : {}) }),
     findSession: (tid, ini, isid) => {
       if (tid !== 1) return undefined;
-      for (const [sid, s] of sessions) if (s.initiator === ini && s.isid === isid) return { sid, tsih: s.tsih, connections: s.connections };
+      for (const [sid, s] of sessions) if (s.initiator === ini && s.isid === isid) return { sid, tsih: s.tsih, connections: s.connections, maxConnections: s.maxConnections };
       return undefined;
     },
     allocateSid: () => {

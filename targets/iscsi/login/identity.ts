@@ -19,6 +19,8 @@ export interface Identity {
   reinstate?: number;
   /** TargetPortalGroupTag/TargetAlias already declared. */
   declared?: boolean;
+  /** The target's redirect points at this daemon itself, so it was not followed (for the log). */
+  redirectIgnored?: string;
 }
 
 export interface IdentityFailure {
@@ -51,8 +53,9 @@ export function checkIdentity(keys: ReadonlyMap<string, string>, pdu: LoginReque
   if (!targetName) return { status: LoginStatus.MISSING_PARAMETER, reason: 'TargetName missing' };
   const target = env.directory.findTarget(targetName);
   if (!target) return { status: LoginStatus.NOT_FOUND, reason: 'target not found' };
-  if (target.redirect) {
-    const r = target.redirect;
+  const r = target.redirect;
+  const ignored = r && redirectsToSelf(r, env) ? formatTargetAddress(r.address, r.port, r.tpgt ?? 1) : undefined;
+  if (r && ignored === undefined) {
     return {
       status: r.permanent ? LoginStatus.TARGET_MOVED_PERMANENTLY : LoginStatus.TARGET_MOVED_TEMPORARILY,
       reason: 'target redirected',
@@ -61,6 +64,7 @@ export function checkIdentity(keys: ReadonlyMap<string, string>, pdu: LoginReque
   }
   if (!target.canAccess(initiatorName, env.initiatorAddress)) return { status: LoginStatus.AUTHORIZATION_FAILURE, reason: 'ACL refused' };
   base.target = target;
+  if (ignored !== undefined) base.redirectIgnored = ignored;
   return joinOrStart(base, target, pdu, env);
 }
 
@@ -72,8 +76,33 @@ function joinOrStart(base: Identity, target: IscsiTargetEntry, pdu: LoginRequest
   }
   // §6.3: a non-zero TSIH adds a connection to that session.
   if (!existing || existing.tsih !== pdu.tsih) return { status: LoginStatus.SESSION_DOES_NOT_EXIST, reason: 'no session with this TSIH' };
-  const maxConnections = Number(target.params?.['MaxConnections'] ?? '1');
-  if (existing.connections >= maxConnections) return { status: LoginStatus.TOO_MANY_CONNECTIONS, reason: 'too many connections' };
+  // The session's negotiated MaxConnections (§13.2), not the configured one: an
+  // initiator that settled on 1 gets no second connection.
+  if (existing.connections >= existing.maxConnections) return { status: LoginStatus.TOO_MANY_CONNECTIONS, reason: 'too many connections' };
   base.addToSession = true;
   return base;
+}
+
+const WILDCARDS = new Set(['0.0.0.0', '::', '']);
+const bare = (a: string) => a.replace(/^\[|\]$/g, '').replace(/^::ffff:/i, '').toLowerCase();
+const isLoopback = (a: string) => a === 'localhost' || a === '::1' || /^127\./.test(a);
+
+/**
+ * Does a redirect lead back to this daemon? iSCSI carries no "already
+ * redirected" flag, so a target cannot tell a redirected login from a first
+ * one; a redirect to any of our own portals would loop (every login there is
+ * redirected again). It is ours when it names the address and port the login
+ * arrived on, a portal's own address and port, or, for a portal listening on a
+ * wildcard address, a loopback address or the arrival address with that port.
+ */
+export function redirectsToSelf(r: { address: string; port: number }, env: Pick<LoginEnv, 'arrivedOn' | 'ownPortals'>): boolean {
+  const addr = bare(r.address);
+  const here = env.arrivedOn;
+  if (here && r.port === here.port && addr === bare(here.address)) return true;
+  return (env.ownPortals ?? []).some((p) => {
+    if (p.port !== r.port) return false;
+    const pa = bare(p.address);
+    if (WILDCARDS.has(pa)) return isLoopback(addr) || WILDCARDS.has(addr) || (here !== undefined && addr === bare(here.address));
+    return pa === addr;
+  });
 }
