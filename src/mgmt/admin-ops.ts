@@ -18,6 +18,9 @@ export class AdminFailure extends Error {
   }
 }
 
+/** Shortest CHAP secret `account new` accepts: tgt and Windows use 12–16; RFC 7143 §12.1.3 recommends >= 96 bits. */
+export const MIN_CHAP_SECRET_LENGTH = 12;
+
 function fail(code: MgmtErrorCode, details?: string): never {
   throw new AdminFailure(mgmtError(code, details));
 }
@@ -254,6 +257,10 @@ function accountOp(ctx: AdminContext, req: TgtadmRequest): ShowData | undefined 
     case 'new':
       if (req.password === undefined) fail('BG_ERR_INVALID_REQUEST', 'missing --password');
       if (reg.accounts.has(req.user)) fail('BG_ERR_ACCOUNT_EXISTS');
+      // A short CHAP secret falls to an offline dictionary attack on one sniffed exchange (RFC 7143 §12.1.3).
+      if ([...req.password].length < MIN_CHAP_SECRET_LENGTH) {
+        fail('BG_ERR_WEAK_SECRET', `at least ${MIN_CHAP_SECRET_LENGTH} characters are required (got ${[...req.password].length})`);
+      }
       reg.accounts.set(req.user, { user: req.user, password: req.password });
       return undefined;
     case 'delete':
