@@ -4,6 +4,7 @@
  * file and a line via the `locate` callback, which maps a config path such
  * as "targets.0.luns.1.lun" to where that value was written.
  */
+import { isOwnEndpoint, type Endpoint } from '../util/self-endpoint.js';
 import { checkAclAddress, parseHostPort } from './address.js';
 import { ISCSI_DEFAULT_PORT, NBD_DEFAULT_PORT, type DaemonConfig, type TargetConfig } from './schema.js';
 
@@ -45,10 +46,27 @@ export function validateConfig(config: DaemonConfig, locate: Locate): ConfigIssu
   const out = config.discovery.outgoingUser;
   if (out !== undefined && !users.has(out)) report('discovery.outgoingUser', `unknown account ${JSON.stringify(out)}`);
   checkTargets(config, users, report);
+  checkRedirects(config, report);
   return sortIssues(issues);
 }
 
 type Report = (path: string, reason: string) => void;
+
+/** A target redirected to one of this daemon's own iSCSI portals would redirect every login again (a loop). */
+function checkRedirects(config: DaemonConfig, report: Report): void {
+  const portals: Endpoint[] = config.iscsiPortals.flatMap((p) => {
+    const hp = parseHostPort(p, ISCSI_DEFAULT_PORT);
+    return typeof hp === 'string' || hp.port === 0 ? [] : [{ address: hp.host, port: hp.port }];
+  });
+  config.targets.forEach((t, ti) => {
+    const address = t.params.RedirectAddress;
+    if (!address) return;
+    const port = Number(t.params.RedirectPort ?? ISCSI_DEFAULT_PORT);
+    if (isOwnEndpoint({ address, port }, portals)) {
+      report(`targets.${ti}.params.RedirectAddress`, `redirect to ${address}:${port} is this daemon's own portal (it would loop)`);
+    }
+  });
+}
 
 function checkListen(list: string[], key: string, port: number, report: Report): void {
   list.forEach((addr, i) => {

@@ -5,6 +5,8 @@
  * persist its config.
  */
 import { parseLunParams } from '../config/lun-params.js';
+import { ISCSI_DEFAULT_PORT } from '../config/schema.js';
+import { isOwnEndpoint } from '../util/self-endpoint.js';
 import type { LunConfig, TargetConfig } from '../config/schema.js';
 import type { BackgroundPool } from './background.js';
 import type { AdminReply, AdminRequest, LunShow, ShowData, TargetShow, TgtadmRequest } from './admin-protocol.js';
@@ -139,12 +141,25 @@ async function targetOp(ctx: AdminContext, req: TgtadmRequest): Promise<ShowData
         if (req.value !== 'ready' && req.value !== 'offline') fail('BG_ERR_INVALID_REQUEST', 'state is ready or offline');
         rec.state = req.value;
       } else {
+        refuseRedirectLoop(ctx, { ...rec.cfg.params, [req.name]: req.value });
         rec.cfg.params[req.name] = req.value;
       }
       return undefined;
     }
     default:
       fail('BG_ERR_UNSUPPORTED_OPERATION');
+  }
+}
+
+/** A redirect to one of the portals this daemon listens on would loop (#12 item 15). */
+function refuseRedirectLoop(ctx: AdminContext, params: Record<string, string>): void {
+  const address = params.RedirectAddress;
+  if (!address) return;
+  const port = Number(params.RedirectPort ?? ISCSI_DEFAULT_PORT);
+  const shown = ctx.portals();
+  const portals = shown.kind === 'portals' ? shown.portals.filter((p) => p.lld === 'iscsi') : [];
+  if (isOwnEndpoint({ address, port }, portals)) {
+    fail('BG_ERR_INVALID_REQUEST', `redirect to ${address}:${port} is this daemon's own portal (it would loop)`);
   }
 }
 

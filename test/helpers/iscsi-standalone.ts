@@ -31,6 +31,8 @@ export interface StandaloneOptions {
   extraTargets?: string[];
   connOptions?: ConnectionOptions;
   logLevel?: string;
+  /** Redirect the target (RFC 7143 login redirection); 'self' = to this very portal. */
+  redirect?: { address: string; port: number | 'self'; permanent: boolean };
 }
 
 export interface Standalone {
@@ -111,6 +113,7 @@ export async function startIscsiStandalone(opts: StandaloneOptions = {}): Promis
   };
   const portal = new IscsiPortal({ directory, log });
   port = (await portal.listen('127.0.0.1', 0)).port;
+  if (opts.redirect) entry.redirect = { ...opts.redirect, port: opts.redirect.port === 'self' ? port : opts.redirect.port };
   return {
     port,
     targetName,

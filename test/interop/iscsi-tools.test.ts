@@ -72,6 +72,28 @@ describe('iSCSI interop (libiscsi, qemu)', () => {
     expect(server.logins[0]!.params).toMatchObject({ headerDigest: false, dataDigest: false });
   });
 
+  test('a redirect to the portal itself is not followed (#12 item 15): iscsi-inq logs in at once instead of looping', async () => {
+    server = await startIscsiStandalone({ redirect: { address: '127.0.0.1', port: 'self', permanent: false } });
+    const t0 = Date.now();
+    const r = await run('iscsi-inq', [server.url(1)], 10_000);
+    expect(r.code, r.stderr).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(server.logins).toHaveLength(1);
+  });
+
+  test('a redirect elsewhere is still answered with the new address', async () => {
+    const other = await startIscsiStandalone();
+    try {
+      server = await startIscsiStandalone({ targetName: other.targetName, redirect: { address: '127.0.0.1', port: other.port, permanent: false } });
+      const r = await run('iscsi-inq', [server.url(1)], 10_000);
+      expect(r.code, r.stderr).toBe(0);
+      expect(server.logins).toHaveLength(0);
+      expect(other.logins).toHaveLength(1);
+    } finally {
+      await other.close();
+    }
+  });
+
   test('iscsi-ls -s: discovery lists the target and its LUN', async () => {
     server = await startIscsiStandalone();
     const r = await run('iscsi-ls', ['-s', `iscsi://127.0.0.1:${server.port}`]);

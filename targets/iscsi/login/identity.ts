@@ -7,6 +7,7 @@ import { LoginStatus } from '../constants.js';
 import type { IscsiTargetEntry } from '../directory.js';
 import type { LoginRequest } from '../pdu-types.js';
 import { encodeText } from '../text.js';
+import { isOwnEndpoint } from '../../../src/util/self-endpoint.js';
 import type { LoginEnv } from './engine.js';
 
 export interface Identity {
@@ -83,26 +84,15 @@ function joinOrStart(base: Identity, target: IscsiTargetEntry, pdu: LoginRequest
   return base;
 }
 
-const WILDCARDS = new Set(['0.0.0.0', '::', '']);
-const bare = (a: string) => a.replace(/^\[|\]$/g, '').replace(/^::ffff:/i, '').toLowerCase();
-const isLoopback = (a: string) => a === 'localhost' || a === '::1' || /^127\./.test(a);
-
 /**
  * Does a redirect lead back to this daemon? iSCSI carries no "already
  * redirected" flag, so a target cannot tell a redirected login from a first
  * one; a redirect to any of our own portals would loop (every login there is
- * redirected again). It is ours when it names the address and port the login
- * arrived on, a portal's own address and port, or, for a portal listening on a
- * wildcard address, a loopback address or the arrival address with that port.
+ * redirected again). Ours: the address and port the login arrived on, or one
+ * of the daemon's portals (src/util/self-endpoint.ts for wildcard listeners).
  */
 export function redirectsToSelf(r: { address: string; port: number }, env: Pick<LoginEnv, 'arrivedOn' | 'ownPortals'>): boolean {
-  const addr = bare(r.address);
   const here = env.arrivedOn;
-  if (here && r.port === here.port && addr === bare(here.address)) return true;
-  return (env.ownPortals ?? []).some((p) => {
-    if (p.port !== r.port) return false;
-    const pa = bare(p.address);
-    if (WILDCARDS.has(pa)) return isLoopback(addr) || WILDCARDS.has(addr) || (here !== undefined && addr === bare(here.address));
-    return pa === addr;
-  });
+  const listeners = [...(here ? [here] : []), ...(env.ownPortals ?? [])];
+  return isOwnEndpoint(r, listeners, here?.address);
 }
