@@ -80,6 +80,11 @@ export class IscsiPortal {
     });
   }
 
+  /** Connections still in login or discovery on this portal (handed-off ones are not ours). */
+  get openConnections(): number {
+    return this.live.size;
+  }
+
   /** Stop listening and drop connections still in login or discovery (handed-off ones are not ours). */
   async close(): Promise<void> {
     for (const s of this.live) s.destroy();

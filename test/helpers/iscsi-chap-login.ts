@@ -21,6 +21,8 @@ export interface ChapAttempt {
   user: string;
   secret: string;
   timeoutMs?: number;
+  /** Close the socket right after sending the CHAP response (resolves -2): a peer that goes away while its outcome is delayed. */
+  abortAfterResponse?: boolean;
 }
 
 /** Resolves with the final status (class << 8 | detail; 0 = the security stage passed), or -1 if the connection closed / timed out first. */
@@ -69,6 +71,7 @@ export function chapLoginAttempt(a: ChapAttempt): Promise<number> {
           const challenge = Buffer.from((keys.get('CHAP_C') ?? '').slice(2), 'hex');
           const resp = createHash('md5').update(Buffer.from([id])).update(a.secret).update(challenge).digest('hex');
           send([['CHAP_N', a.user], ['CHAP_R', `0x${resp}`]], true);
+          if (a.abortAfterResponse) socket.end(() => finish(-2));
         } else {
           return finish(0);
         }

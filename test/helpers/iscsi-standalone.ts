@@ -10,7 +10,7 @@ import type { BlockDevice } from '../../src/block/device.js';
 import { defaultLunParams, LocalTarget, Lun, PlainCounters } from '../../src/worker/local-target.js';
 import type { SessionEvent } from '../../src/worker/contract.js';
 import type { ChapAccount, IscsiDirectory, IscsiHandOffState, IscsiTargetEntry } from '../../targets/iscsi/directory.js';
-import { IscsiPortal } from '../../targets/iscsi/portal.js';
+import { IscsiPortal, type IscsiPortalOptions } from '../../targets/iscsi/portal.js';
 import { IscsiTarget } from '../../targets/iscsi/session/module.js';
 import type { ConnectionOptions } from '../../targets/iscsi/session/connection.js';
 import { ScsiTargetDevice } from '../../targets/scsi/index.js';
@@ -31,6 +31,8 @@ export interface StandaloneOptions {
   extraTargets?: string[];
   connOptions?: ConnectionOptions;
   logLevel?: string;
+  /** Portal options beyond directory and log (e.g. the CHAP throttle). */
+  portal?: Omit<IscsiPortalOptions, 'directory' | 'log'>;
   /** Redirect the target (RFC 7143 login redirection); 'self' = to this very portal. */
   redirect?: { address: string; port: number | 'self'; permanent: boolean };
 }
@@ -45,6 +47,7 @@ export interface Standalone {
   events: SessionEvent[];
   /** Hand-off states of every completed Normal login (negotiated params). */
   logins: IscsiHandOffState[];
+  portal: IscsiPortal;
   close(): Promise<void>;
 }
 
@@ -111,7 +114,7 @@ export async function startIscsiStandalone(opts: StandaloneOptions = {}): Promis
       });
     },
   };
-  const portal = new IscsiPortal({ directory, log });
+  const portal = new IscsiPortal({ ...opts.portal, directory, log });
   port = (await portal.listen('127.0.0.1', 0)).port;
   if (opts.redirect) entry.redirect = { ...opts.redirect, port: opts.redirect.port === 'self' ? port : opts.redirect.port };
   return {
@@ -122,6 +125,7 @@ export async function startIscsiStandalone(opts: StandaloneOptions = {}): Promis
     counters,
     events,
     logins,
+    portal,
     url: (lun = 1, user, password) =>
       `iscsi://${user !== undefined ? `${encodeURIComponent(user)}%${encodeURIComponent(password ?? '')}@` : ''}127.0.0.1:${port}/${targetName}/${lun}`,
     async close() {
