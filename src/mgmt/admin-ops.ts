@@ -142,6 +142,10 @@ async function targetOp(ctx: AdminContext, req: TgtadmRequest): Promise<ShowData
         rec.state = req.value;
       } else {
         refuseRedirectLoop(ctx, { ...rec.cfg.params, [req.name]: req.value });
+        if (req.name === 'CHAP_A' && !/^\s*[5-8]\s*(,\s*[5-8]\s*)*$/.test(req.value)) {
+          // The CHAP algorithms the iSCSI login implements (targets/iscsi/login/chap.ts).
+          fail('BG_ERR_INVALID_REQUEST', 'CHAP_A is a list of 5 (MD5), 6 (SHA-1), 7 (SHA-256), 8 (SHA3-256)');
+        }
         rec.cfg.params[req.name] = req.value;
       }
       return undefined;

@@ -72,6 +72,14 @@ describe('CHAP guessing is throttled (#12 item 4)', () => {
     expect((await scrapeAuthFailures()) - failedBefore).toBe(outcomes.length);
   }, 30_000);
 
+  test('target update CHAP_A takes a list of the implemented algorithms only (#12 item 14)', async () => {
+    const update = (value: string) => bgadm(daemon, ['--lld', 'iscsi', '--op', 'update', '--mode', 'target', '--tid', '1', '--name', 'CHAP_A', '--value', value]);
+    expect((await update('7,5')).code).toBe(0);
+    expect((await update('5,9')).code).toBe(22);
+    expect((await update('')).code).toBe(22);
+    expect((await update('5,6,7,8')).code).toBe(0);
+  });
+
   test('account new refuses a secret shorter than 12 characters, with a plain message', async () => {
     const r = await bgadm(daemon, ['--lld', 'iscsi', '--op', 'new', '--mode', 'account', '--user', 'u', '--password', 'short']);
     expect(r.code).toBe(22);

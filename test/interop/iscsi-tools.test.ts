@@ -153,6 +153,16 @@ describe('iSCSI interop (libiscsi, qemu)', () => {
     expect(server.events.filter((e) => e.type === 'session-open')).toHaveLength(1);
   });
 
+  test('CHAP_A target restriction (#12 item 14): libiscsi (offers MD5) is refused by a target allowing only SHA-256, served by one allowing MD5', async () => {
+    server = await startIscsiStandalone({ incoming: [{ user: 'alice', secret: 'alicesecret12' }], params: { CHAP_A: '7' } });
+    expect((await run('iscsi-inq', [server.url(1, 'alice', 'alicesecret12')])).code).not.toBe(0);
+    expect(server.logins).toHaveLength(0);
+    await server.close();
+    server = await startIscsiStandalone({ incoming: [{ user: 'alice', secret: 'alicesecret12' }], params: { CHAP_A: '7,5' } });
+    const ok = await run('iscsi-inq', [server.url(1, 'alice', 'alicesecret12')]);
+    expect(ok.code, ok.stderr).toBe(0);
+  });
+
   test('mutual CHAP through libiscsi target_user/target_password', async () => {
     server = await startIscsiStandalone({ incoming: [{ user: 'alice', secret: 'alicesecret12' }], outgoing: { user: 'tgt', secret: 'targetsecret1' } });
     const url = `${server.url(1, 'alice', 'alicesecret12')}?target_user=tgt&target_password=targetsecret1`;
