@@ -134,7 +134,7 @@ export class AuthThrottle {
   }
 
   private keys(who: AuthSubject): [BoundedMap<Record>, string][] {
-    const out: [BoundedMap<Record>, string][] = [[this.byAddress, who.address]];
+    const out: [BoundedMap<Record>, string][] = [[this.byAddress, sourceKey(who.address)]];
     if (who.account !== undefined) out.push([this.byAccount, who.account]);
     return out;
   }
@@ -149,6 +149,21 @@ export class AuthThrottle {
       return r;
     });
   }
+}
+
+/**
+ * The throttle's key for a source address: IPv4 as is, IPv6 by its /64
+ * (one host usually holds a whole /64, so cycling addresses inside it must
+ * not buy fresh free failures).
+ */
+export function sourceKey(address: string): string {
+  const a = address.replace(/^\[|\]$/g, '').replace(/%.*$/, '').toLowerCase();
+  if (!a.includes(':') || /^::ffff:\d+\.\d+\.\d+\.\d+$/.test(a)) return a.replace(/^::ffff:/, '');
+  const [head = '', tail] = a.split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = tail === undefined ? left : [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
 }
 
 /**

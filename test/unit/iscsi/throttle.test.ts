@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { AuthThrottle, LogLimiter } from '../../../targets/iscsi/login/throttle.js';
+import { throttleFromEnv } from '../../../src/bin/iscsi-frontend.js';
+import { AuthThrottle, LogLimiter, sourceKey } from '../../../targets/iscsi/login/throttle.js';
 
 /** One judged failure at `now`; returns the wait the throttle imposed. */
 function fail(t: AuthThrottle, who: { address: string; account?: string }, now: number): number {
@@ -59,6 +60,24 @@ describe('AuthThrottle (#12 item 4)', () => {
   });
 });
 
+describe('sourceKey', () => {
+  test('IPv4 as is (also IPv4-mapped), IPv6 by its /64', () => {
+    expect(sourceKey('10.0.0.1')).toBe('10.0.0.1');
+    expect(sourceKey('::ffff:10.0.0.1')).toBe('10.0.0.1');
+    expect(sourceKey('2001:db8:0:1::5')).toBe('2001:db8:0:1::/64');
+    expect(sourceKey('2001:0db8:0000:0001:ffff:1:2:3')).toBe('2001:db8:0:1::/64');
+    expect(sourceKey('[fe80::1%eth0]')).toBe('fe80:0:0:0::/64');
+    expect(sourceKey('::1')).toBe('0:0:0:0::/64');
+  });
+
+  test('cycling addresses inside one /64 shares one record', () => {
+    const t = new AuthThrottle({ freeFailures: 1, baseDelayMs: 100, maxDelayMs: 100 });
+    const waits = Array.from({ length: 3 }, (_, i) => fail(t, { address: `2001:db8::${i + 1}` }, 0));
+    expect(waits).toEqual([0, 100, 200]);
+    expect(t.size.addresses).toBe(1);
+  });
+});
+
 describe('LogLimiter', () => {
   test('lets a burst through per interval and counts the rest into the next line', () => {
     const l = new LogLimiter(3, 1000);
@@ -66,5 +85,12 @@ describe('LogLimiter', () => {
     expect(got.filter(Boolean)).toHaveLength(3);
     expect(l.take(1000)).toEqual({ suppressed: 7 });
     expect(l.take(1001)).toEqual({ suppressed: 0 });
+  });
+});
+
+describe('throttle settings from the environment', () => {
+  test('BLOCKGATE_ISCSI_AUTH_* override the defaults; junk is ignored', () => {
+    expect(throttleFromEnv({ BLOCKGATE_ISCSI_AUTH_FREE_FAILURES: '5', BLOCKGATE_ISCSI_AUTH_DELAY_MS: '100', BLOCKGATE_ISCSI_AUTH_MAX_DELAY_MS: 'x' })).toEqual({ freeFailures: 5, baseDelayMs: 100 });
+    expect(throttleFromEnv({})).toEqual({});
   });
 });
