@@ -157,20 +157,29 @@ class PortalConnection {
   }
 
   private receive(chunk: Buffer): void {
-    if (this.waitTimer) {
-      // Login is lockstep: nothing may arrive before our response (RFC 7143 §6.3).
-      this.logFailure({ conn: this.peer, err: 'PDU sent while its login response was pending' });
-      this.done = true;
-      this.socket.destroy();
-      return;
-    }
+    if (this.waitTimer) return this.dropPipelined();
     this.framer.push(chunk);
     while (!this.done) {
+      if (this.waitTimer) {
+        if (this.framer.pendingBytes > 0) this.dropPipelined(); // more than the request now waiting
+        return;
+      }
       const pdu = this.framer.next();
       if (pdu === undefined) return;
       if (this.discovery) this.runDiscovery(pdu);
       else this.runLogin(pdu);
     }
+  }
+
+  /**
+   * Bytes while a throttled response is pending. Login is lockstep (RFC 7143
+   * §6.3), and answering a pipelined request early would tell a throttled
+   * success from a failure: drop the connection.
+   */
+  private dropPipelined(): void {
+    this.logFailure({ conn: this.peer, err: 'login request sent while a login response was pending' });
+    this.done = true;
+    this.socket.destroy();
   }
 
   private runLogin(pdu: Pdu | PduViolation): void {

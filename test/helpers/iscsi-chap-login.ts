@@ -23,6 +23,8 @@ export interface ChapAttempt {
   timeoutMs?: number;
   /** Close the socket right after sending the CHAP response (resolves -2): a peer that goes away while its outcome is delayed. */
   abortAfterResponse?: boolean;
+  /** Send another Login Request right behind the CHAP response, without waiting (a lockstep violation). */
+  pipelineAfterResponse?: boolean;
 }
 
 /** Resolves with the final status (class << 8 | detail; 0 = the security stage passed), or -1 if the connection closed / timed out first. */
@@ -72,6 +74,7 @@ export function chapLoginAttempt(a: ChapAttempt): Promise<number> {
           const resp = createHash('md5').update(Buffer.from([id])).update(a.secret).update(challenge).digest('hex');
           send([['CHAP_N', a.user], ['CHAP_R', `0x${resp}`]], true);
           if (a.abortAfterResponse) socket.end(() => finish(-2));
+          if (a.pipelineAfterResponse) send([], true);
         } else {
           return finish(0);
         }

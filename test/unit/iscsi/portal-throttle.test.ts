@@ -45,4 +45,18 @@ describe('portal: throttled CHAP outcomes', () => {
     expect(await waitFor(() => server!.portal.openConnections === 0, 1000)).toBe(true);
     expect(Date.now() - t1).toBeLessThan(1000);
   });
+
+  test('a request pipelined behind a throttled CHAP response gets no early answer: the connection is dropped', async () => {
+    server = await startIscsiStandalone({
+      incoming: [{ user: 'alice', secret: 'alicesecret12' }],
+      portal: { throttle: { freeFailures: 0, baseDelayMs: 2000, maxDelayMs: 2000 } },
+    });
+    const base = { port: server.port, initiatorName: 'iqn.2026-12.test:p', targetName: server.targetName, user: 'alice' };
+    expect(await chapLoginAttempt({ ...base, secret: 'wrong-guess-01' })).toBe(0x0201);
+    const t0 = Date.now();
+    // The right secret this time: without the guard the pipelined request would be answered at once, revealing the success.
+    expect(await chapLoginAttempt({ ...base, secret: 'alicesecret12', pipelineAfterResponse: true })).toBe(-1);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(await waitFor(() => server!.portal.openConnections === 0, 1000)).toBe(true);
+  });
 });
