@@ -150,32 +150,12 @@ export class LoginEngine {
 
   private negotiate(pdu: LoginRequest, pairs: KeyPairs, keys: Map<string, string>, input: LoginInput): LoginAction[] {
     const answers: KeyPairs = [];
-    const before: LoginAction[] = [];
+    let before: LoginAction[] = [];
     if (this.stage === Stage.SECURITY) {
-      const sec = new Map([...keys].filter(([k]) => isAuthKey(k)));
-      const accounts = this.authAccounts();
-      const judging = this.auth.kind === 'chap-wait-r' && (sec.has('CHAP_N') || sec.has('CHAP_R'));
-      const throttle = judging ? this.env.throttle : undefined;
-      const user = sec.get('CHAP_N');
-      const who: AuthSubject = { address: this.env.initiatorAddress };
-      if (user !== undefined && accounts.incoming.some((a) => a.user === user)) who.account = user;
-      let delayMs = 0;
-      if (throttle) {
-        const d = throttle.admit(who, input.now);
-        if (d.kind === 'refuse') {
-          return [{ type: 'wait', ms: d.delayMs }, this.fail(pdu, LoginStatus.AUTHENTICATION_FAILURE, 'authentication throttled', undefined, 'throttled')];
-        }
-        delayMs = d.delayMs;
-        if (delayMs > 0) before.push({ type: 'wait', ms: delayMs });
-      }
-      const r = stepAuth(this.auth, sec, { ...accounts, random: input.random, chapAlgorithms: this.ours['CHAP_A'] ?? DEFAULT_CHAP_ALGORITHMS });
-      this.auth = r.state;
-      if (throttle) {
-        if (r.fail) throttle.failed(who, input.now + delayMs);
-        else throttle.succeeded(who);
-      }
-      if (r.fail) return [...before, this.fail(pdu, LoginStatus.AUTHENTICATION_FAILURE, r.fail, undefined, judging ? 'chap' : 'protocol')];
-      answers.push(...r.answers);
+      const sec = this.security(pdu, new Map([...keys].filter(([k]) => isAuthKey(k))), input);
+      if (sec.failed) return sec.failed;
+      before = sec.before;
+      answers.push(...sec.answers);
     } else if (pairs.some(([k]) => isAuthKey(k))) {
       return [this.fail(pdu, LoginStatus.INITIATOR_ERROR, 'security key in operational stage')];
     }
@@ -194,6 +174,38 @@ export class LoginEngine {
     }
     this.addDeclarations(answers);
     return [...before, this.transition(pdu, answers)];
+  }
+
+  /**
+   * The security keys of one request. A CHAP response is judged under the
+   * throttle: its outcome, success or failure, may come after a `wait`.
+   */
+  private security(pdu: LoginRequest, sec: Map<string, string>, input: LoginInput): { failed?: LoginAction[]; before: LoginAction[]; answers: KeyPairs } {
+    const accounts = this.authAccounts();
+    const judging = this.auth.kind === 'chap-wait-r' && (sec.has('CHAP_N') || sec.has('CHAP_R'));
+    const throttle = judging ? this.env.throttle : undefined;
+    const user = sec.get('CHAP_N');
+    const who: AuthSubject = { address: this.env.initiatorAddress };
+    if (user !== undefined && accounts.incoming.some((a) => a.user === user)) who.account = user;
+    const before: LoginAction[] = [];
+    let delayMs = 0;
+    if (throttle) {
+      const d = throttle.admit(who, input.now);
+      if (d.kind === 'refuse') {
+        const refused = this.fail(pdu, LoginStatus.AUTHENTICATION_FAILURE, 'authentication throttled', undefined, 'throttled');
+        return { failed: [{ type: 'wait', ms: d.delayMs }, refused], before, answers: [] };
+      }
+      delayMs = d.delayMs;
+      if (delayMs > 0) before.push({ type: 'wait', ms: delayMs });
+    }
+    const r = stepAuth(this.auth, sec, { ...accounts, random: input.random, chapAlgorithms: this.ours['CHAP_A'] ?? DEFAULT_CHAP_ALGORITHMS });
+    this.auth = r.state;
+    if (throttle) {
+      if (r.fail) throttle.failed(who, input.now + delayMs);
+      else throttle.succeeded(who);
+    }
+    if (r.fail) return { failed: [...before, this.fail(pdu, LoginStatus.AUTHENTICATION_FAILURE, r.fail, undefined, judging ? 'chap' : 'protocol')], before, answers: [] };
+    return { before, answers: r.answers };
   }
 
   private declareMrdsl(answers: KeyPairs): void {
