@@ -7,7 +7,8 @@ import { parseHostPort } from '../config/address.js';
 import { ISCSI_DEFAULT_PORT } from '../config/schema.js';
 import type { DaemonServices, Frontend } from '../mgmt/daemon.js';
 import type { Registry, TargetRecord } from '../mgmt/registry.js';
-import { IscsiPortal, type ChapAccount, type IscsiDirectory, type IscsiTargetEntry } from '../../targets/iscsi/index.js';
+import { iscsiAuthFailures } from '../obs/metrics.js';
+import { IscsiPortal, type ChapAccount, type IscsiDirectory, type IscsiTargetEntry, type ThrottleOptions } from '../../targets/iscsi/index.js';
 
 /** Target parameters that are ours or tgt's, not iSCSI login keys. */
 const NON_KEY_PARAMS = new Set(['RedirectAddress', 'RedirectPort', 'RedirectReason', 'TargetAlias', 'nop_interval', 'nop_count', 'state']);
@@ -69,7 +70,7 @@ export function iscsiDirectory(services: DaemonServices): IscsiDirectory {
       if (!rec) return undefined;
       for (const s of rec.sessions.values()) {
         if (s.protocol === 'iscsi' && s.initiator === initiatorName && s.isid === isid) {
-          return { sid: s.sid, tsih: s.tsih ?? s.sid, connections: s.connections.size };
+          return { sid: s.sid, tsih: s.tsih ?? s.sid, connections: s.connections.size, maxConnections: s.maxConnections ?? 1 };
         }
       }
       return undefined;
@@ -92,8 +93,28 @@ export function iscsiDirectory(services: DaemonServices): IscsiDirectory {
   };
 }
 
+/** Throttle settings from the environment (docs/config.md): a positive integer each, or the default. */
+export function throttleFromEnv(env: NodeJS.ProcessEnv): Partial<ThrottleOptions> {
+  const out: Partial<ThrottleOptions> = {};
+  const vars: [keyof ThrottleOptions, string][] = [
+    ['freeFailures', 'BLOCKGATE_ISCSI_AUTH_FREE_FAILURES'],
+    ['baseDelayMs', 'BLOCKGATE_ISCSI_AUTH_DELAY_MS'],
+    ['maxDelayMs', 'BLOCKGATE_ISCSI_AUTH_MAX_DELAY_MS'],
+  ];
+  for (const [key, name] of vars) {
+    const v = env[name];
+    if (v !== undefined && /^[0-9]+$/.test(v)) out[key] = Number(v);
+  }
+  return out;
+}
+
 export function iscsiFrontend(services: DaemonServices): Frontend {
-  const portal = new IscsiPortal({ directory: iscsiDirectory(services), log: services.log });
+  const portal = new IscsiPortal({
+    directory: iscsiDirectory(services),
+    log: services.log,
+    throttle: throttleFromEnv(process.env),
+    onAuthFailure: (kind) => iscsiAuthFailures.inc({ kind }),
+  });
   return {
     protocol: 'iscsi',
     async listen(address) {

@@ -5,6 +5,7 @@
  * as "targets.0.luns.1.lun" to where that value was written.
  */
 import { parseIdentityId } from '../util/identity-id.js';
+import { isOwnEndpoint, type Endpoint } from '../util/self-endpoint.js';
 import { checkAclAddress, parseHostPort, parseListenAddress, parseSocketMode } from './address.js';
 import { parseNaaCompanyId } from './lun-params.js';
 import { ISCSI_DEFAULT_PORT, NBD_DEFAULT_PORT, type DaemonConfig, type TargetConfig } from './schema.js';
@@ -55,10 +56,27 @@ export function validateConfig(config: DaemonConfig, locate: Locate): ConfigIssu
     report('naaCompanyId', 'naaCompanyId must be a 24-bit IEEE company id: 6 hex digits, e.g. "001405"');
   }
   checkTargets(config, users, report);
+  checkRedirects(config, report);
   return sortIssues(issues);
 }
 
 type Report = (path: string, reason: string) => void;
+
+/** A target redirected to one of this daemon's own iSCSI portals would redirect every login again (a loop). */
+function checkRedirects(config: DaemonConfig, report: Report): void {
+  const portals: Endpoint[] = config.iscsiPortals.flatMap((p) => {
+    const hp = parseHostPort(p, ISCSI_DEFAULT_PORT);
+    return typeof hp === 'string' || hp.port === 0 ? [] : [{ address: hp.host, port: hp.port }];
+  });
+  config.targets.forEach((t, ti) => {
+    const address = t.params.RedirectAddress;
+    if (!address) return;
+    const port = Number(t.params.RedirectPort ?? ISCSI_DEFAULT_PORT);
+    if (isOwnEndpoint({ address, port }, portals)) {
+      report(`targets.${ti}.params.RedirectAddress`, `redirect to ${address}:${port} is this daemon's own portal (it would loop)`);
+    }
+  });
+}
 
 function checkListen(list: string[], key: string, port: number, report: Report): void {
   list.forEach((addr, i) => {

@@ -6,6 +6,8 @@
  */
 import { parseLunParams } from '../config/lun-params.js';
 import { parseSize } from '../config/size.js';
+import { ISCSI_DEFAULT_PORT } from '../config/schema.js';
+import { isOwnEndpoint } from '../util/self-endpoint.js';
 import type { LunConfig, TargetConfig } from '../config/schema.js';
 import { newIdentityId } from '../util/identity-id.js';
 import type { LunParams } from '../worker/contract.js';
@@ -20,6 +22,9 @@ export class AdminFailure extends Error {
     super(error.details ?? error.message);
   }
 }
+
+/** Shortest CHAP secret `account new` accepts: tgt and Windows use 12–16; RFC 7143 §12.1.3 recommends >= 96 bits. */
+export const MIN_CHAP_SECRET_LENGTH = 12;
 
 function fail(code: MgmtErrorCode, details?: string): never {
   throw new AdminFailure(mgmtError(code, details));
@@ -139,12 +144,29 @@ async function targetOp(ctx: AdminContext, req: TgtadmRequest): Promise<ShowData
         if (req.value !== 'ready' && req.value !== 'offline') fail('BG_ERR_INVALID_REQUEST', 'state is ready or offline');
         rec.state = req.value;
       } else {
+        refuseRedirectLoop(ctx, { ...rec.cfg.params, [req.name]: req.value });
+        if (req.name === 'CHAP_A' && !/^\s*[5-8]\s*(,\s*[5-8]\s*)*$/.test(req.value)) {
+          // The CHAP algorithms the iSCSI login implements (targets/iscsi/login/chap.ts).
+          fail('BG_ERR_INVALID_REQUEST', 'CHAP_A is a list of 5 (MD5), 6 (SHA-1), 7 (SHA-256), 8 (SHA3-256)');
+        }
         rec.cfg.params[req.name] = req.value;
       }
       return undefined;
     }
     default:
       fail('BG_ERR_UNSUPPORTED_OPERATION');
+  }
+}
+
+/** A redirect to one of the portals this daemon listens on would loop (#12 item 15). */
+function refuseRedirectLoop(ctx: AdminContext, params: Record<string, string>): void {
+  const address = params.RedirectAddress;
+  if (!address) return;
+  const port = Number(params.RedirectPort ?? ISCSI_DEFAULT_PORT);
+  const shown = ctx.portals();
+  const portals = shown.kind === 'portals' ? shown.portals.filter((p) => p.lld === 'iscsi') : [];
+  if (isOwnEndpoint({ address, port }, portals)) {
+    fail('BG_ERR_INVALID_REQUEST', `redirect to ${address}:${port} is this daemon's own portal (it would loop)`);
   }
 }
 
@@ -267,6 +289,10 @@ function accountOp(ctx: AdminContext, req: TgtadmRequest): ShowData | undefined 
     case 'new':
       if (req.password === undefined) fail('BG_ERR_INVALID_REQUEST', 'missing --password');
       if (reg.accounts.has(req.user)) fail('BG_ERR_ACCOUNT_EXISTS');
+      // A short CHAP secret falls to an offline dictionary attack on one sniffed exchange (RFC 7143 §12.1.3).
+      if ([...req.password].length < MIN_CHAP_SECRET_LENGTH) {
+        fail('BG_ERR_WEAK_SECRET', `at least ${MIN_CHAP_SECRET_LENGTH} characters are required (got ${[...req.password].length})`);
+      }
       reg.accounts.set(req.user, { user: req.user, password: req.password });
       return undefined;
     case 'delete':

@@ -83,6 +83,8 @@ export const MGMT_ERRORS = {
   BG_ERR_TIMEOUT: own('timed out waiting for the blockgate daemon', EXIT_EINVAL),
   /** The daemon's reply violated the admin wire format. */
   BG_ERR_PROTOCOL: own('malformed reply from the blockgate daemon', EXIT_EINVAL),
+  /** `account new` with a CHAP secret shorter than MIN_CHAP_SECRET_LENGTH. */
+  BG_ERR_WEAK_SECRET: own('CHAP secret too short', EXIT_EINVAL),
 } as const satisfies Record<string, MgmtErrorInfo>;
 
 export type MgmtErrorCode = keyof typeof MGMT_ERRORS;

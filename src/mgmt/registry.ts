@@ -24,6 +24,8 @@ export interface SessionRecord {
   initiator: string;
   isid?: string;
   tsih?: number;
+  /** iSCSI: MaxConnections negotiated by the leading login. */
+  maxConnections?: number;
   connections: Map<number, { peer: string; local: string }>;
 }
 
@@ -251,6 +253,7 @@ export class Registry {
           initiator: e.initiator,
           ...(e.isid !== undefined ? { isid: e.isid } : {}),
           ...(e.tsih !== undefined ? { tsih: e.tsih } : {}),
+          ...(e.maxConnections !== undefined ? { maxConnections: e.maxConnections } : {}),
           connections: new Map(),
         });
         this.opts.log.info({ target: rec.cfg.name, sid: e.sid, initiator: e.initiator, protocol: e.protocol }, 'login');

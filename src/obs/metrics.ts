@@ -26,6 +26,19 @@ export interface MetricsSources {
   targets(): TargetSource[];
 }
 
+/**
+ * Failed iSCSI authentications, by kind: `chap` (a wrong CHAP response),
+ * `throttled` (refused unjudged: too many queued failures from that source or
+ * for that account), `protocol` (CHAP required but not done). Counted on the
+ * main thread by the portal; one instance shared by every registry.
+ */
+export const iscsiAuthFailures = new client.Counter({
+  name: 'blockgate_iscsi_auth_failures_total',
+  help: 'Failed iSCSI logins at the authentication step, by kind (chap, throttled, protocol).',
+  labelNames: ['kind'] as const,
+  registers: [],
+});
+
 type Sample = { labels: Record<string, string | number>; value: number; metricName?: string };
 
 /** A metric whose samples are computed at scrape time. */
@@ -71,6 +84,7 @@ export function createMetricsRegistry(src: MetricsSources): client.Registry {
       () => src.targets().map((t) => ({ labels: { target: t.target, lld: t.lld }, value: readTargetCounters(t.counters).connections }))),
   ];
   for (const m of metrics) reg.registerMetric(m as unknown as client.Metric);
+  reg.registerMetric(iscsiAuthFailures);
   return reg;
 }
 

@@ -77,6 +77,8 @@ export type SessionEvent =
       isid?: string;
       /** iSCSI only. */
       tsih?: number;
+      /** iSCSI only: MaxConnections negotiated by the leading login. */
+      maxConnections?: number;
     }
   | { type: 'session-close'; sid: number }
   | { type: 'conn-open'; sid: number; cid: number; peer: string; local: string }

@@ -41,6 +41,8 @@ export interface IscsiSessionInfo {
   sid: number;
   tsih: number;
   connections: number;
+  /** MaxConnections the session negotiated on its leading login (RFC 7143 §13.2). */
+  maxConnections: number;
 }
 
 /**

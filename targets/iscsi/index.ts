@@ -4,3 +4,4 @@ export type { IscsiDirectory, IscsiTargetEntry, IscsiHandOff, IscsiHandOffState,
 export { createIscsiProtocol, iscsiProtocol, isIscsiHandOffState, IscsiTarget, type ScsiFactory } from './session/module.js';
 export { DEFAULT_TARGET_KEYS } from './login/keys.js';
 export type { ConnectionOptions } from './session/connection.js';
+export { DEFAULT_THROTTLE, type ThrottleOptions } from './login/throttle.js';

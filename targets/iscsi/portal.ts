@@ -8,15 +8,22 @@
  * calls `directory.handOff()` synchronously with the unframed leftover bytes
  * and the *encoded final Login Response*, which the target loop sends — so no
  * byte of the full feature phase is ever read or written by this thread.
+ *
+ * Failed CHAP logins are throttled (login/throttle.ts): the engine asks for a
+ * `wait` before a throttled outcome and the connection performs it with its
+ * own timer (other logins go on); login-failure log lines are rate-limited
+ * and say how many were left out.
  */
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { Op } from './constants.js';
 import type { IscsiDirectory, IscsiHandOffState } from './directory.js';
 import { buildSendTargets, DiscoverySession } from './discovery.js';
 import { encodePdu, encodePduBuffer, PduFramer, type DigestSettings } from './framer.js';
-import { LoginEngine, type LoginAction, type LoginResult } from './login/engine.js';
+import { LoginEngine, type AuthFailureKind, type LoginAction, type LoginResult } from './login/engine.js';
+import { AuthThrottle, LogLimiter, type ThrottleOptions } from './login/throttle.js';
 import { isViolation, type Draft, type Pdu, type PduViolation, type TargetPdu } from './pdu-types.js';
 
 export interface IscsiPortalOptions {
@@ -26,6 +33,21 @@ export interface IscsiPortalOptions {
   loginTimeoutMs?: number;
   /** Randomness source (CHAP challenges); tests may pin it. */
   random?: (n: number) => Buffer;
+  /** Failed-authentication throttle settings (defaults: DEFAULT_THROTTLE). */
+  throttle?: Partial<ThrottleOptions>;
+  /** Called once per failed authentication (the metric). */
+  onAuthFailure?: (kind: AuthFailureKind) => void;
+  /** At most this many login-failure log lines per 10 s (default 10); the rest are counted. */
+  failureLogBurst?: number;
+}
+
+/** What every connection of one portal shares. */
+interface PortalShared {
+  opts: IscsiPortalOptions;
+  throttle: AuthThrottle;
+  failureLog: LogLimiter;
+  /** Monotonic milliseconds. */
+  now: () => number;
 }
 
 /** During login the default MaxRecvDataSegmentLength (8192) applies; allow headroom. */
@@ -34,8 +56,16 @@ const LOGIN_MAX_SEGMENT = 65536;
 export class IscsiPortal {
   private readonly servers: net.Server[] = [];
   private readonly live = new Set<net.Socket>();
+  private readonly shared: PortalShared;
 
-  constructor(private readonly opts: IscsiPortalOptions) {}
+  constructor(opts: IscsiPortalOptions) {
+    this.shared = {
+      opts,
+      throttle: new AuthThrottle(opts.throttle),
+      failureLog: new LogLimiter(opts.failureLogBurst ?? 10, 10_000),
+      now: () => performance.now(),
+    };
+  }
 
   /** Listen on address:port (port 0 = ephemeral); resolves to the bound address. */
   listen(address: string, port: number): Promise<{ address: string; port: number }> {
@@ -50,6 +80,11 @@ export class IscsiPortal {
     });
   }
 
+  /** Connections still in login or discovery on this portal (handed-off ones are not ours). */
+  get openConnections(): number {
+    return this.live.size;
+  }
+
   /** Stop listening and drop connections still in login or discovery (handed-off ones are not ours). */
   async close(): Promise<void> {
     for (const s of this.live) s.destroy();
@@ -61,7 +96,7 @@ export class IscsiPortal {
   private accept(socket: net.Socket): void {
     socket.setNoDelay(true);
     this.live.add(socket);
-    new PortalConnection(socket, this.opts, () => this.live.delete(socket)).start();
+    new PortalConnection(socket, this.shared, () => this.live.delete(socket)).start();
   }
 }
 
@@ -71,17 +106,29 @@ class PortalConnection {
   private discovery?: DiscoverySession;
   private digests: DigestSettings = { headerDigest: false, dataDigest: false };
   private timer?: NodeJS.Timeout;
+  /** A throttled outcome waiting to be sent. */
+  private waitTimer?: NodeJS.Timeout;
   private done = false;
   private readonly peer: string;
+  private readonly opts: IscsiPortalOptions;
   private readonly onData = (chunk: Buffer) => this.receive(chunk);
 
   constructor(
     private readonly socket: net.Socket,
-    private readonly opts: IscsiPortalOptions,
+    private readonly shared: PortalShared,
     private readonly forget: () => void,
   ) {
+    this.opts = shared.opts;
     this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
-    this.engine = new LoginEngine({ directory: opts.directory, initiatorAddress: socket.remoteAddress ?? '', tpgt: this.tpgt() });
+    const address = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    this.engine = new LoginEngine({
+      directory: this.opts.directory,
+      initiatorAddress: address,
+      tpgt: this.tpgt(),
+      arrivedOn: { address: socket.localAddress?.replace(/^::ffff:/, '') ?? '', port: socket.localPort ?? 0 },
+      ownPortals: this.opts.directory.portals(),
+      throttle: shared.throttle,
+    });
   }
 
   start(): void {
@@ -89,7 +136,7 @@ class PortalConnection {
     this.socket.on('error', () => this.socket.destroy());
     this.socket.on('close', () => this.finish());
     this.timer = setTimeout(() => {
-      this.opts.log.warn({ conn: this.peer }, 'iscsi login timed out');
+      this.logFailure({ conn: this.peer }, 'iscsi login timed out');
       this.socket.destroy();
     }, this.opts.loginTimeoutMs ?? 15_000);
   }
@@ -104,12 +151,19 @@ class PortalConnection {
 
   private finish(): void {
     if (this.timer) clearTimeout(this.timer);
+    if (this.waitTimer) clearTimeout(this.waitTimer);
+    this.waitTimer = undefined;
     this.forget();
   }
 
   private receive(chunk: Buffer): void {
+    if (this.waitTimer) return this.dropPipelined();
     this.framer.push(chunk);
     while (!this.done) {
+      if (this.waitTimer) {
+        if (this.framer.pendingBytes > 0) this.dropPipelined(); // more than the request now waiting
+        return;
+      }
       const pdu = this.framer.next();
       if (pdu === undefined) return;
       if (this.discovery) this.runDiscovery(pdu);
@@ -117,21 +171,57 @@ class PortalConnection {
     }
   }
 
+  /**
+   * Bytes while a throttled response is pending. Login is lockstep (RFC 7143
+   * §6.3), and answering a pipelined request early would tell a throttled
+   * success from a failure: drop the connection.
+   */
+  private dropPipelined(): void {
+    this.logFailure({ conn: this.peer, err: 'login request sent while a login response was pending' });
+    this.done = true;
+    this.socket.destroy();
+  }
+
   private runLogin(pdu: Pdu | PduViolation): void {
     if (isViolation(pdu) || pdu.opcode !== Op.LOGIN_REQ) {
-      this.opts.log.warn({ conn: this.peer, err: isViolation(pdu) ? pdu.violation : 'non-login pdu in login phase' }, 'iscsi login failed');
+      this.logFailure({ conn: this.peer, err: isViolation(pdu) ? pdu.violation : 'non-login pdu in login phase' });
       this.socket.destroy();
       this.done = true;
       return;
     }
-    for (const action of this.engine.step({ type: 'pdu', pdu, random: (this.opts.random ?? randomBytes)(64) })) this.perform(action);
+    this.performAll(this.engine.step({ type: 'pdu', pdu, random: (this.opts.random ?? randomBytes)(64), now: this.shared.now() }));
   }
 
-  private perform(action: LoginAction): void {
+  /** Perform actions in order; a `wait` defers the rest to a timer of this connection. */
+  private performAll(actions: LoginAction[]): void {
+    for (let i = 0; i < actions.length; i++) {
+      const action = actions[i]!;
+      if (action.type !== 'wait') {
+        this.perform(action);
+        continue;
+      }
+      const rest = actions.slice(i + 1);
+      this.waitTimer = setTimeout(() => {
+        this.waitTimer = undefined;
+        if (!this.socket.destroyed) this.performAll(rest);
+      }, action.ms);
+      return;
+    }
+  }
+
+  /** A login-failure line, rate-limited across the portal (a peer can trigger it at will). */
+  private logFailure(fields: Record<string, unknown>, msg = 'iscsi login failed'): void {
+    const ok = this.shared.failureLog.take(this.shared.now());
+    if (!ok) return;
+    this.opts.log.warn(ok.suppressed ? { ...fields, suppressed: ok.suppressed } : fields, msg);
+  }
+
+  private perform(action: Exclude<LoginAction, { type: 'wait' }>): void {
     if (action.type === 'send') {
       this.socket.write(encodePduBuffer(action.pdu));
     } else if (action.type === 'fail') {
-      this.opts.log.warn({ conn: this.peer, err: action.reason, status: action.status }, 'iscsi login failed');
+      if (action.auth) this.opts.onAuthFailure?.(action.auth);
+      this.logFailure({ conn: this.peer, err: action.reason, status: action.status });
       this.done = true;
       this.socket.end(encodePduBuffer(action.pdu));
     } else if (action.result.sessionType === 'Discovery') {
@@ -198,6 +288,9 @@ class PortalConnection {
     };
     if (r.initiatorAlias !== undefined) state.initiatorAlias = r.initiatorAlias;
     if (r.reinstate !== undefined) state.reinstate = r.reinstate;
+    if (r.redirectIgnored !== undefined) {
+      this.logFailure({ target: target.name, conn: this.peer, redirect: r.redirectIgnored }, 'iscsi redirect to this daemon ignored (it would loop)');
+    }
     this.opts.log.info({ target: target.name, initiator: r.initiatorName, conn: this.peer }, 'iscsi login succeeded');
     const conn = { socket: this.socket, leftover: this.framer.takeLeftover(), state, sid: r.tsih, cid: r.cid };
     this.opts.directory.handOff(target.tid, r.reinstate !== undefined ? { ...conn, reinstate: r.reinstate } : conn);

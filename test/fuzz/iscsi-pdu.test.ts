@@ -71,8 +71,8 @@ describe('iSCSI fuzz', () => {
         actions += disc.step(p).length;
         if (!isViolation(p) && p.opcode === Op.LOGIN_REQ) {
           const random = Buffer.from(Array.from({ length: 64 }, () => Math.floor(r() * 256)));
-          actions += login.step({ type: 'pdu', pdu: p, random }).length;
-          actions += login.step({ type: 'pdu', pdu: { ...(p as Pdu & { opcode: 3 }), data: mutate(r, p.data) }, random }).length;
+          actions += login.step({ type: 'pdu', pdu: p, random, now: 0 }).length;
+          actions += login.step({ type: 'pdu', pdu: { ...(p as Pdu & { opcode: 3 }), data: mutate(r, p.data) }, random, now: 0 }).length;
         }
       }
     }

@@ -48,6 +48,10 @@ export interface LoginOptions {
   initiatorName: string;
   targetName: string;
   isid?: string;
+  /** Non-zero: add this connection to the session with this TSIH (MC/S). */
+  tsih?: number;
+  /** Connection id (default 1). */
+  cid?: number;
   /** Extra / overriding operational keys. */
   keys?: Record<string, string>;
 }
@@ -74,6 +78,8 @@ export class RawInitiator {
   cmdSN = 1;
   expStatSN = 0;
   negotiated: Record<string, string> = {};
+  /** TSIH of the session, from the last login response. */
+  tsih = 0;
   private readonly framer = new PduFramer({ headerDigest: false, dataDigest: false, maxRecvDataSegmentLength: 1 << 24 });
   private readonly pending = new Map<number, Pending>();
   private readonly tmfs = new Map<number, (v: TmfOutcome) => void>();
@@ -153,7 +159,7 @@ export class RawInitiator {
     let data = encodeText(keys);
     for (let round = 0; round < 4; round++) {
       const from = this.received.length;
-      this.send({ opcode: Op.LOGIN_REQ, immediate: true, transit: true, cont: false, csg: 1, nsg: 3, versionMax: 0, versionMin: 0, isid, tsih: 0, itt: 0, cid: 1, cmdSN: this.cmdSN, expStatSN: this.expStatSN, data });
+      this.send({ opcode: Op.LOGIN_REQ, immediate: true, transit: true, cont: false, csg: 1, nsg: 3, versionMax: 0, versionMin: 0, isid, tsih: opts.tsih ?? 0, itt: 0, cid: opts.cid ?? 1, cmdSN: this.cmdSN, expStatSN: this.expStatSN, data });
       const got = await this.nextPdu(from, timeoutMs);
       if (!got) throw new Error(`login: no response (${this.closeError ?? 'timeout'})`);
       const r = got.pdu;
@@ -161,6 +167,7 @@ export class RawInitiator {
       const status = (r.statusClass << 8) | r.statusDetail;
       if (status !== 0) return status;
       for (const [k, v] of decodeText(r.data).pairs) this.negotiated[k] = v;
+      this.tsih = r.tsih;
       this.expStatSN = (r.statSN + 1) >>> 0;
       this.cmdSN = r.expCmdSN;
       if (r.transit && r.nsg === 3) {

@@ -10,7 +10,7 @@ import type { BlockDevice } from '../../src/block/device.js';
 import { defaultLunParams, LocalTarget, Lun, PlainCounters } from '../../src/worker/local-target.js';
 import type { SessionEvent } from '../../src/worker/contract.js';
 import type { ChapAccount, IscsiDirectory, IscsiHandOffState, IscsiTargetEntry } from '../../targets/iscsi/directory.js';
-import { IscsiPortal } from '../../targets/iscsi/portal.js';
+import { IscsiPortal, type IscsiPortalOptions } from '../../targets/iscsi/portal.js';
 import { IscsiTarget } from '../../targets/iscsi/session/module.js';
 import type { ConnectionOptions } from '../../targets/iscsi/session/connection.js';
 import { ScsiTargetDevice } from '../../targets/scsi/index.js';
@@ -31,6 +31,10 @@ export interface StandaloneOptions {
   extraTargets?: string[];
   connOptions?: ConnectionOptions;
   logLevel?: string;
+  /** Portal options beyond directory and log (e.g. the CHAP throttle). */
+  portal?: Omit<IscsiPortalOptions, 'directory' | 'log'>;
+  /** Redirect the target (RFC 7143 login redirection); 'self' = to this very portal. */
+  redirect?: { address: string; port: number | 'self'; permanent: boolean };
 }
 
 export interface Standalone {
@@ -43,6 +47,7 @@ export interface Standalone {
   events: SessionEvent[];
   /** Hand-off states of every completed Normal login (negotiated params). */
   logins: IscsiHandOffState[];
+  portal: IscsiPortal;
   close(): Promise<void>;
 }
 
@@ -51,10 +56,10 @@ export async function startIscsiStandalone(opts: StandaloneOptions = {}): Promis
   const log = pino({ level: opts.logLevel ?? 'silent' });
   const counters = new PlainCounters();
   const events: SessionEvent[] = [];
-  const sessions = new Map<number, { initiator: string; isid: string; tsih: number; connections: number }>();
+  const sessions = new Map<number, { initiator: string; isid: string; tsih: number; connections: number; maxConnections: number }>();
   const onEvent = (e: SessionEvent) => {
     events.push(e);
-    if (e.type === 'session-open') sessions.set(e.sid, { initiator: e.initiator, isid: e.isid ?? '', tsih: e.tsih ?? e.sid, connections: 0 });
+    if (e.type === 'session-open') sessions.set(e.sid, { initiator: e.initiator, isid: e.isid ?? '', tsih: e.tsih ?? e.sid, connections: 0, maxConnections: e.maxConnections ?? 1 });
     else if (e.type === 'session-close') sessions.delete(e.sid);
     else if (e.type === 'conn-open') sessions.get(e.sid)!.connections++;
     else if (e.type === 'conn-close' && sessions.has(e.sid)) sessions.get(e.sid)!.connections--;
@@ -86,7 +91,7 @@ export async function startIscsiStandalone(opts: StandaloneOptions = {}): Promis
     discoveryAuth: () => ({ incoming: opts.discoveryIncoming ?? [], ...(opts.discoveryOutgoing ? { outgoing: opts.discoveryOutgoing } : {}) }),
     findSession: (tid, ini, isid) => {
       if (tid !== 1) return undefined;
-      for (const [sid, s] of sessions) if (s.initiator === ini && s.isid === isid) return { sid, tsih: s.tsih, connections: s.connections };
+      for (const [sid, s] of sessions) if (s.initiator === ini && s.isid === isid) return { sid, tsih: s.tsih, connections: s.connections, maxConnections: s.maxConnections };
       return undefined;
     },
     allocateSid: () => {
@@ -109,8 +114,9 @@ export async function startIscsiStandalone(opts: StandaloneOptions = {}): Promis
       });
     },
   };
-  const portal = new IscsiPortal({ directory, log });
+  const portal = new IscsiPortal({ ...opts.portal, directory, log });
   port = (await portal.listen('127.0.0.1', 0)).port;
+  if (opts.redirect) entry.redirect = { ...opts.redirect, port: opts.redirect.port === 'self' ? port : opts.redirect.port };
   return {
     port,
     targetName,
@@ -119,6 +125,7 @@ export async function startIscsiStandalone(opts: StandaloneOptions = {}): Promis
     counters,
     events,
     logins,
+    portal,
     url: (lun = 1, user, password) =>
       `iscsi://${user !== undefined ? `${encodeURIComponent(user)}%${encodeURIComponent(password ?? '')}@` : ''}127.0.0.1:${port}/${targetName}/${lun}`,
     async close() {

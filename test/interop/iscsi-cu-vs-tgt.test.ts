@@ -67,7 +67,7 @@ function writeConfig(dir: string): string {
   const text = [
     'targets:',
     `  - tid: 1\n    name: ${OURS}\n    luns:\n${lun(1)}${lun(2, '        removable: true\n')}${lun(3, '        readOnly: true\n')}`,
-    `  - tid: 2\n    name: ${DIGEST}\n    params:\n      HeaderDigest: CRC32C\n      DataDigest: CRC32C\n    luns:\n${lun(1)}`,
+    `  - tid: 2\n    name: ${DIGEST}\n    params:\n      HeaderDigest: CRC32C\n      DataDigest: CRC32C,None\n    luns:\n${lun(1)}`,
     '',
   ].join('\n');
   const file = path.join(dir, 'cu.yaml');

@@ -1,7 +1,8 @@
 /**
  * CRC32C header and data digests end to end through the daemon, with the raw
  * initiator (libiscsi 1.19, used by iscsi-test-cu and qemu, only ever offers
- * DataDigest=None; see docs/iscsi-conformance.md). The target requires both.
+ * DataDigest=None; see docs/iscsi-conformance.md). Target 1 requires both
+ * (`CRC32C`), target 2 only offers them (`CRC32C,None`).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -12,6 +13,7 @@ import { startDaemon, tempDir, type DaemonHandle } from '../helpers/daemon.js';
 import { Cdb, RawInitiator } from '../helpers/iscsi-initiator.js';
 
 const TARGET = 'iqn.2026-11.io.blockgate:digests';
+const OFFERING = 'iqn.2026-11.io.blockgate:digests-offered';
 let daemon: DaemonHandle;
 
 beforeAll(async () => {
@@ -20,7 +22,9 @@ beforeAll(async () => {
   fs.writeFileSync(
     cfg,
     `targets:\n  - tid: 1\n    name: ${TARGET}\n    params:\n      HeaderDigest: CRC32C\n      DataDigest: CRC32C\n      MaxBurstLength: "262144"\n` +
-      `    luns:\n      - lun: 1\n        bstype: memory\n        backingStore: d\n        sizeBytes: 16MiB\n`,
+      `    luns:\n      - lun: 1\n        bstype: memory\n        backingStore: d\n        sizeBytes: 16MiB\n` +
+      `  - tid: 2\n    name: ${OFFERING}\n    params:\n      HeaderDigest: CRC32C,None\n      DataDigest: CRC32C,None\n` +
+      `    luns:\n      - lun: 1\n        bstype: memory\n        backingStore: o\n        sizeBytes: 16MiB\n`,
   );
   daemon = await startDaemon({ args: ['--config', cfg], nbd: false });
 }, 30_000);
@@ -72,14 +76,27 @@ describe('CRC32C digests required by the target', () => {
     (await digestSession('after')).close();
   });
 
-  test('an initiator offering only DataDigest=None (as libiscsi 1.19 does) gets Reject for the key and no data digests', async () => {
+  test('an initiator offering only DataDigest=None (as libiscsi 1.19 does) is refused: the target requires it (#12 item 13)', async () => {
     const ini = await RawInitiator.connect(daemon.iscsiPort!);
-    expect(await ini.login({ initiatorName: 'iqn.2026-11.test:nodd', targetName: TARGET, keys: { HeaderDigest: 'None,CRC32C', DataDigest: 'None' } })).toBe(0);
-    expect(ini.negotiated.HeaderDigest).toBe('CRC32C');
-    expect(ini.negotiated.DataDigest).toBe('Reject');
-    await ini.command(Cdb.testUnitReady(), { lun: 1 }).done;
-    const r = await ini.command(Cdb.read10(100, 8), { lun: 1, readLength: 4096 }).done;
-    expect(r.status).toBe(0);
-    ini.close();
+    expect(await ini.login({ initiatorName: 'iqn.2026-11.test:nodd', targetName: TARGET, keys: { HeaderDigest: 'None,CRC32C', DataDigest: 'None' } })).toBe(0x0200);
+    expect(await ini.waitClosed(5000)).toBe(true);
+    const noHd = await RawInitiator.connect(daemon.iscsiPort!);
+    expect(await noHd.login({ initiatorName: 'iqn.2026-11.test:nohd', targetName: TARGET, keys: { HeaderDigest: 'None', DataDigest: 'CRC32C' } })).toBe(0x0200);
+    noHd.close();
+  });
+
+  test('a target that only offers digests lets the initiator choose', async () => {
+    const none = await RawInitiator.connect(daemon.iscsiPort!);
+    expect(await none.login({ initiatorName: 'iqn.2026-11.test:offer-none', targetName: OFFERING, keys: { HeaderDigest: 'None', DataDigest: 'None' } })).toBe(0);
+    expect(none.negotiated).toMatchObject({ HeaderDigest: 'None', DataDigest: 'None' });
+    await none.command(Cdb.testUnitReady(), { lun: 1 }).done; // takes the power-on unit attention
+    expect((await none.command(Cdb.read10(0, 8), { lun: 1, readLength: 4096 }).done).status).toBe(0);
+    none.close();
+    const both = await RawInitiator.connect(daemon.iscsiPort!);
+    expect(await both.login({ initiatorName: 'iqn.2026-11.test:offer-crc', targetName: OFFERING, keys: { HeaderDigest: 'CRC32C,None', DataDigest: 'CRC32C' } })).toBe(0);
+    expect(both.negotiated).toMatchObject({ HeaderDigest: 'CRC32C', DataDigest: 'CRC32C' });
+    await both.command(Cdb.testUnitReady(), { lun: 1 }).done;
+    expect((await both.command(Cdb.read10(0, 8), { lun: 1, readLength: 4096 }).done).status).toBe(0);
+    both.close();
   });
 });

@@ -38,8 +38,8 @@ describe('iSCSI interop (libiscsi, qemu)', () => {
   });
 
   // libiscsi offers DataDigest=None only, so the data digest is covered by the unit tests.
-  test('target insisting on CRC32C digests: libiscsi and qemu work with header digests on', async () => {
-    server = await startIscsiStandalone({ params: { HeaderDigest: 'CRC32C', DataDigest: 'CRC32C' } });
+  test('target requiring CRC32C header digests and offering data digests: libiscsi and qemu work with header digests on', async () => {
+    server = await startIscsiStandalone({ params: { HeaderDigest: 'CRC32C', DataDigest: 'CRC32C,None' } });
     const r = await run('iscsi-inq', [server.url(1)]);
     expect(r.code, r.stderr).toBe(0);
     expect(server.logins[0]!.params).toMatchObject({ headerDigest: true });
@@ -47,6 +47,51 @@ describe('iSCSI interop (libiscsi, qemu)', () => {
     expect(q.code, q.stderr + q.stdout).toBe(0);
     expect(q.stdout).not.toMatch(/verification failed/);
     expect(server.logins[1]!.params).toMatchObject({ headerDigest: true });
+  });
+
+  test('a required digest is required (#12 item 13): libiscsi offering None is refused, and logs in where digests are only offered', async () => {
+    // qemu passes header-digest=none to libiscsi (iscsi-inq cannot: libiscsi 1.19 ignores it in the URL).
+    const qemuInfo = (headerDigest: string) =>
+      run('qemu-img', ['info', '--image-opts', `driver=iscsi,transport=tcp,portal=127.0.0.1:${server!.port},target=${server!.targetName},lun=1,header-digest=${headerDigest}`]);
+    server = await startIscsiStandalone({ params: { HeaderDigest: 'CRC32C' } });
+    const refused = await qemuInfo('none');
+    expect(refused.code, refused.stdout).not.toBe(0);
+    expect(server.logins).toHaveLength(0);
+    const ok = await qemuInfo('crc32c');
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(server.logins[0]!.params).toMatchObject({ headerDigest: true });
+    await server.close();
+    // libiscsi 1.19 always offers DataDigest=None: a target requiring data digests refuses it.
+    server = await startIscsiStandalone({ params: { DataDigest: 'CRC32C' } });
+    expect((await run('iscsi-inq', [server.url(1)])).code).not.toBe(0);
+    expect(server.logins).toHaveLength(0);
+    await server.close();
+    server = await startIscsiStandalone({ params: { HeaderDigest: 'CRC32C,None', DataDigest: 'CRC32C,None' } });
+    const offered = await qemuInfo('none');
+    expect(offered.code, offered.stderr).toBe(0);
+    expect(server.logins[0]!.params).toMatchObject({ headerDigest: false, dataDigest: false });
+  });
+
+  test('a redirect to the portal itself is not followed (#12 item 15): iscsi-inq logs in at once instead of looping', async () => {
+    server = await startIscsiStandalone({ redirect: { address: '127.0.0.1', port: 'self', permanent: false } });
+    const t0 = Date.now();
+    const r = await run('iscsi-inq', [server.url(1)], 10_000);
+    expect(r.code, r.stderr).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(server.logins).toHaveLength(1);
+  });
+
+  test('a redirect elsewhere is still answered with the new address', async () => {
+    const other = await startIscsiStandalone();
+    try {
+      server = await startIscsiStandalone({ targetName: other.targetName, redirect: { address: '127.0.0.1', port: other.port, permanent: false } });
+      const r = await run('iscsi-inq', [server.url(1)], 10_000);
+      expect(r.code, r.stderr).toBe(0);
+      expect(server.logins).toHaveLength(0);
+      expect(other.logins).toHaveLength(1);
+    } finally {
+      await other.close();
+    }
   });
 
   test('iscsi-ls -s: discovery lists the target and its LUN', async () => {
@@ -106,6 +151,16 @@ describe('iSCSI interop (libiscsi, qemu)', () => {
     const none = await run('iscsi-inq', [server.url(1)]);
     expect(none.code).not.toBe(0);
     expect(server.events.filter((e) => e.type === 'session-open')).toHaveLength(1);
+  });
+
+  test('CHAP_A target restriction (#12 item 14): libiscsi (offers MD5) is refused by a target allowing only SHA-256, served by one allowing MD5', async () => {
+    server = await startIscsiStandalone({ incoming: [{ user: 'alice', secret: 'alicesecret12' }], params: { CHAP_A: '7' } });
+    expect((await run('iscsi-inq', [server.url(1, 'alice', 'alicesecret12')])).code).not.toBe(0);
+    expect(server.logins).toHaveLength(0);
+    await server.close();
+    server = await startIscsiStandalone({ incoming: [{ user: 'alice', secret: 'alicesecret12' }], params: { CHAP_A: '7,5' } });
+    const ok = await run('iscsi-inq', [server.url(1, 'alice', 'alicesecret12')]);
+    expect(ok.code, ok.stderr).toBe(0);
   });
 
   test('mutual CHAP through libiscsi target_user/target_password', async () => {

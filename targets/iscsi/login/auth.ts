@@ -19,6 +19,8 @@ export interface AuthContext {
   outgoing?: ChapAccount;
   /** At least 1 + 32 fresh random bytes (identifier + challenge). */
   random: Buffer;
+  /** CHAP algorithms the target allows (comma list; default 5,6,7,8). */
+  chapAlgorithms?: string;
 }
 
 export interface AuthStep {
@@ -49,7 +51,7 @@ export function stepAuth(state: AuthState, keys: ReadonlyMap<string, string>, ct
   const a = keys.get('CHAP_A');
   if (a !== undefined) {
     if (state.kind !== 'chap-wait-a') return { state, answers, fail: 'CHAP_A out of sequence' };
-    const alg = chooseChapAlgorithm(a);
+    const alg = chooseChapAlgorithm(a, ctx.chapAlgorithms);
     if (!alg) return { state, answers: [...answers, ['CHAP_A', 'Reject']], fail: 'no acceptable CHAP_A' };
     const id = ctx.random[0]!;
     const challenge = Buffer.from(ctx.random.subarray(1, 1 + alg.bytes));

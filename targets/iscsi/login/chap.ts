@@ -22,19 +22,25 @@ export const CHAP_ALGORITHMS: Readonly<Record<number, ChapAlgorithm>> = {
   8: { id: 8, hash: 'sha3-256', bytes: 32 },
 };
 
-/** Strongest first. */
-const PREFERENCE = [8, 7, 6, 5];
+/** Algorithms a target allows unless its `CHAP_A` parameter narrows the list. */
+export const DEFAULT_CHAP_ALGORITHMS = '5,6,7,8';
 
-/** Pick the strongest algorithm in a CHAP_A list; tolerant of spaces and junk entries. */
-export function chooseChapAlgorithm(list: string): ChapAlgorithm | undefined {
-  const offered = new Set(
-    list
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => /^[0-9]{1,3}$/.test(s))
-      .map(Number),
-  );
-  const id = PREFERENCE.find((a) => offered.has(a));
+function algorithmNumbers(list: string): number[] {
+  return list
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => /^[0-9]{1,3}$/.test(s))
+    .map(Number);
+}
+
+/**
+ * RFC 7143 §6.2.1 / §12.1.3: the first algorithm in the initiator's CHAP_A
+ * list that the target allows (`allowed`, a comma list, e.g. the target's
+ * `CHAP_A` parameter) and implements. Tolerant of spaces and junk entries.
+ */
+export function chooseChapAlgorithm(list: string, allowed: string = DEFAULT_CHAP_ALGORITHMS): ChapAlgorithm | undefined {
+  const ours = new Set(algorithmNumbers(allowed));
+  const id = algorithmNumbers(list).find((a) => ours.has(a) && CHAP_ALGORITHMS[a] !== undefined);
   return id === undefined ? undefined : CHAP_ALGORITHMS[id];
 }
 

@@ -7,14 +7,20 @@
  * C (continue: text spans several PDUs) and CSG/NSG handled per §11.12.
  * Failures answer with a Login Response carrying the status class/detail and
  * then the shell closes the connection (§11.13.5).
+ *
+ * CHAP responses are judged under an `AuthThrottle` (throttle.ts) shared by
+ * the portal's connections: a throttled outcome comes after a `wait` action,
+ * which the shell performs with a timer on that connection only.
  */
 import { LoginStatus, Op, Stage } from '../constants.js';
 import type { IscsiDirectory, IscsiTargetEntry } from '../directory.js';
 import type { Draft, LoginRequest, LoginResponse } from '../pdu-types.js';
 import { decodeText, encodeText, type KeyPairs } from '../text.js';
 import { authRequired, isAuthKey, stepAuth, type AuthState } from './auth.js';
+import { DEFAULT_CHAP_ALGORITHMS } from './chap.js';
 import { DEFAULT_TARGET_KEYS, KEY_TABLE, negotiateKey, toParams, type NegotiatedParams } from './keys.js';
 import { checkIdentity, type Identity } from './identity.js';
+import type { AuthSubject, AuthThrottle } from './throttle.js';
 
 /** Commands the target accepts beyond ExpCmdSN (MaxCmdSN - ExpCmdSN + 1). */
 export const CMD_WINDOW = 128;
@@ -25,6 +31,12 @@ export interface LoginEnv {
   initiatorAddress: string;
   /** Portal group tag of the portal the initiator connected to. */
   tpgt: number;
+  /** The address and port the login arrived on (redirect loop check). */
+  arrivedOn?: { address: string; port: number };
+  /** Every portal of this daemon (redirect loop check); wildcard addresses allowed. */
+  ownPortals?: readonly { address: string; port: number }[];
+  /** Failed-authentication throttle shared by the portal's connections. */
+  throttle?: AuthThrottle;
 }
 
 export interface LoginInput {
@@ -32,6 +44,8 @@ export interface LoginInput {
   pdu: LoginRequest;
   /** >= 33 fresh random bytes (crypto.randomBytes); used for CHAP challenges. */
   random: Buffer;
+  /** Milliseconds on a monotonic clock (the throttle's time). */
+  now: number;
 }
 
 export interface LoginResult {
@@ -49,12 +63,19 @@ export interface LoginResult {
   addToSession: boolean;
   reinstate?: number;
   authUser?: string;
+  /** The target's redirect was not followed: it points at this daemon's own portal. */
+  redirectIgnored?: string;
 }
+
+/** Why an authentication failed, for the metric: a wrong CHAP answer, refused unjudged (throttled), or anything else. */
+export type AuthFailureKind = 'chap' | 'throttled' | 'protocol';
 
 export type LoginAction =
   | { type: 'send'; pdu: Draft<LoginResponse> }
   /** Send `pdu` (a non-zero status), then close; `reason` is for the log. */
-  | { type: 'fail'; pdu: Draft<LoginResponse>; status: number; reason: string }
+  | { type: 'fail'; pdu: Draft<LoginResponse>; status: number; reason: string; auth?: AuthFailureKind }
+  /** Perform the following actions `ms` from now (throttled authentication); read nothing meanwhile. */
+  | { type: 'wait'; ms: number }
   /** Login complete: `pdu` is the final response (T=1, NSG=3), not yet sent. */
   | { type: 'complete'; pdu: Draft<LoginResponse>; result: LoginResult };
 
@@ -99,10 +120,10 @@ export class LoginEngine {
       this.identity = id;
       this.ours = { ...DEFAULT_TARGET_KEYS, ...(id.target?.params ?? {}) };
       if (pdu.csg !== Stage.SECURITY && authRequired(this.authAccounts())) {
-        return [this.fail(pdu, LoginStatus.AUTHENTICATION_FAILURE, 'security stage skipped')];
+        return [this.fail(pdu, LoginStatus.AUTHENTICATION_FAILURE, 'security stage skipped', undefined, 'protocol')];
       }
     }
-    return this.negotiate(pdu, text.pairs, keys, input.random);
+    return this.negotiate(pdu, text.pairs, keys, input);
   }
 
   private checkHeader(pdu: LoginRequest): LoginAction | undefined {
@@ -127,14 +148,14 @@ export class LoginEngine {
     return id.sessionType === 'Discovery' ? this.env.directory.discoveryAuth() : { incoming: id.target!.incoming, outgoing: id.target!.outgoing };
   }
 
-  private negotiate(pdu: LoginRequest, pairs: KeyPairs, keys: Map<string, string>, random: Buffer): LoginAction[] {
+  private negotiate(pdu: LoginRequest, pairs: KeyPairs, keys: Map<string, string>, input: LoginInput): LoginAction[] {
     const answers: KeyPairs = [];
+    let before: LoginAction[] = [];
     if (this.stage === Stage.SECURITY) {
-      const sec = new Map([...keys].filter(([k]) => isAuthKey(k)));
-      const r = stepAuth(this.auth, sec, { ...this.authAccounts(), random });
-      this.auth = r.state;
-      if (r.fail) return [this.fail(pdu, LoginStatus.AUTHENTICATION_FAILURE, r.fail)];
-      answers.push(...r.answers);
+      const sec = this.security(pdu, new Map([...keys].filter(([k]) => isAuthKey(k))), input);
+      if (sec.failed) return sec.failed;
+      before = sec.before;
+      answers.push(...sec.answers);
     } else if (pairs.some(([k]) => isAuthKey(k))) {
       return [this.fail(pdu, LoginStatus.INITIATOR_ERROR, 'security key in operational stage')];
     }
@@ -152,7 +173,39 @@ export class LoginEngine {
       if (key === 'MaxRecvDataSegmentLength' && out.ok) this.declareMrdsl(answers);
     }
     this.addDeclarations(answers);
-    return [this.transition(pdu, answers)];
+    return [...before, this.transition(pdu, answers)];
+  }
+
+  /**
+   * The security keys of one request. A CHAP response is judged under the
+   * throttle: its outcome, success or failure, may come after a `wait`.
+   */
+  private security(pdu: LoginRequest, sec: Map<string, string>, input: LoginInput): { failed?: LoginAction[]; before: LoginAction[]; answers: KeyPairs } {
+    const accounts = this.authAccounts();
+    const judging = this.auth.kind === 'chap-wait-r' && (sec.has('CHAP_N') || sec.has('CHAP_R'));
+    const throttle = judging ? this.env.throttle : undefined;
+    const user = sec.get('CHAP_N');
+    const who: AuthSubject = { address: this.env.initiatorAddress };
+    if (user !== undefined && accounts.incoming.some((a) => a.user === user)) who.account = user;
+    const before: LoginAction[] = [];
+    let delayMs = 0;
+    if (throttle) {
+      const d = throttle.admit(who, input.now);
+      if (d.kind === 'refuse') {
+        const refused = this.fail(pdu, LoginStatus.AUTHENTICATION_FAILURE, 'authentication throttled', undefined, 'throttled');
+        return { failed: [{ type: 'wait', ms: d.delayMs }, refused], before, answers: [] };
+      }
+      delayMs = d.delayMs;
+      if (delayMs > 0) before.push({ type: 'wait', ms: delayMs });
+    }
+    const r = stepAuth(this.auth, sec, { ...accounts, random: input.random, chapAlgorithms: this.ours['CHAP_A'] ?? DEFAULT_CHAP_ALGORITHMS });
+    this.auth = r.state;
+    if (throttle) {
+      if (r.fail) throttle.failed(who, input.now + delayMs);
+      else throttle.succeeded(who);
+    }
+    if (r.fail) return { failed: [...before, this.fail(pdu, LoginStatus.AUTHENTICATION_FAILURE, r.fail, undefined, judging ? 'chap' : 'protocol')], before, answers: [] };
+    return { before, answers: r.answers };
   }
 
   private declareMrdsl(answers: KeyPairs): void {
@@ -178,7 +231,7 @@ export class LoginEngine {
   private transition(pdu: LoginRequest, answers: KeyPairs): LoginAction {
     const canLeave = this.stage !== Stage.SECURITY || this.auth.kind === 'done' || (this.auth.kind === 'start' && !authRequired(this.authAccounts()));
     if (!pdu.transit || !canLeave) {
-      if (pdu.transit && this.auth.kind === 'start') return this.fail(pdu, LoginStatus.AUTHENTICATION_FAILURE, 'authentication required');
+      if (pdu.transit && this.auth.kind === 'start') return this.fail(pdu, LoginStatus.AUTHENTICATION_FAILURE, 'authentication required', undefined, 'protocol');
       return { type: 'send', pdu: this.response(pdu, { transit: false, nsg: 0, data: encodeText(answers) }) };
     }
     if (pdu.nsg !== Stage.FULL_FEATURE) {
@@ -192,6 +245,8 @@ export class LoginEngine {
 
   private complete(pdu: LoginRequest, answers: KeyPairs): LoginAction {
     const id = this.identity!;
+    const missing = this.missingRequiredDigest();
+    if (missing) return this.fail(pdu, LoginStatus.INITIATOR_ERROR, `${missing}=CRC32C required`);
     const tsih = id.addToSession ? this.tsih : this.env.directory.allocateSid();
     const resp = this.response(pdu, { transit: true, nsg: Stage.FULL_FEATURE, data: encodeText(answers), tsih });
     this.phase = 'done';
@@ -210,6 +265,7 @@ export class LoginEngine {
     if (id.initiatorAlias !== undefined) result.initiatorAlias = id.initiatorAlias;
     if (id.reinstate !== undefined) result.reinstate = id.reinstate;
     if (this.auth.kind === 'done' && this.auth.user !== undefined) result.authUser = this.auth.user;
+    if (id.redirectIgnored !== undefined) result.redirectIgnored = id.redirectIgnored;
     return { type: 'complete', pdu: resp, result };
   }
 
@@ -238,9 +294,26 @@ export class LoginEngine {
     };
   }
 
-  private fail(pdu: LoginRequest, status: number, reason: string, data?: Buffer): LoginAction {
+  /**
+   * A digest the target requires (its list for the key has no `None`, e.g.
+   * `HeaderDigest: CRC32C`) that the login did not settle on CRC32C: the
+   * initiator offered only None (our answer was Reject) or never offered it.
+   * A list with None in it (`CRC32C,None`) only offers digests.
+   */
+  private missingRequiredDigest(): string | undefined {
+    // Digests are negotiated per connection (RFC 7143 §13.1), so every connection is checked.
+    for (const key of ['HeaderDigest', 'DataDigest']) {
+      const ours = (this.ours[key] ?? 'None').split(',').map((v) => v.trim());
+      if (!ours.includes('None') && this.results.get(key) !== 'CRC32C') return key;
+    }
+    return undefined;
+  }
+
+  private fail(pdu: LoginRequest, status: number, reason: string, data?: Buffer, auth?: AuthFailureKind): LoginAction {
     this.phase = 'done';
-    return { type: 'fail', pdu: this.response(pdu, { transit: false, nsg: 0, status, data }), status, reason };
+    const action: LoginAction = { type: 'fail', pdu: this.response(pdu, { transit: false, nsg: 0, status, data }), status, reason };
+    if (auth) action.auth = auth;
+    return action;
   }
 }
 

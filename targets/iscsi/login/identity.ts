@@ -7,6 +7,7 @@ import { LoginStatus } from '../constants.js';
 import type { IscsiTargetEntry } from '../directory.js';
 import type { LoginRequest } from '../pdu-types.js';
 import { encodeText } from '../text.js';
+import { isOwnEndpoint } from '../../../src/util/self-endpoint.js';
 import type { LoginEnv } from './engine.js';
 
 export interface Identity {
@@ -19,6 +20,8 @@ export interface Identity {
   reinstate?: number;
   /** TargetPortalGroupTag/TargetAlias already declared. */
   declared?: boolean;
+  /** The target's redirect points at this daemon itself, so it was not followed (for the log). */
+  redirectIgnored?: string;
 }
 
 export interface IdentityFailure {
@@ -51,8 +54,9 @@ export function checkIdentity(keys: ReadonlyMap<string, string>, pdu: LoginReque
   if (!targetName) return { status: LoginStatus.MISSING_PARAMETER, reason: 'TargetName missing' };
   const target = env.directory.findTarget(targetName);
   if (!target) return { status: LoginStatus.NOT_FOUND, reason: 'target not found' };
-  if (target.redirect) {
-    const r = target.redirect;
+  const r = target.redirect;
+  const ignored = r && redirectsToSelf(r, env) ? formatTargetAddress(r.address, r.port, r.tpgt ?? 1) : undefined;
+  if (r && ignored === undefined) {
     return {
       status: r.permanent ? LoginStatus.TARGET_MOVED_PERMANENTLY : LoginStatus.TARGET_MOVED_TEMPORARILY,
       reason: 'target redirected',
@@ -61,6 +65,7 @@ export function checkIdentity(keys: ReadonlyMap<string, string>, pdu: LoginReque
   }
   if (!target.canAccess(initiatorName, env.initiatorAddress)) return { status: LoginStatus.AUTHORIZATION_FAILURE, reason: 'ACL refused' };
   base.target = target;
+  if (ignored !== undefined) base.redirectIgnored = ignored;
   return joinOrStart(base, target, pdu, env);
 }
 
@@ -72,8 +77,22 @@ function joinOrStart(base: Identity, target: IscsiTargetEntry, pdu: LoginRequest
   }
   // §6.3: a non-zero TSIH adds a connection to that session.
   if (!existing || existing.tsih !== pdu.tsih) return { status: LoginStatus.SESSION_DOES_NOT_EXIST, reason: 'no session with this TSIH' };
-  const maxConnections = Number(target.params?.['MaxConnections'] ?? '1');
-  if (existing.connections >= maxConnections) return { status: LoginStatus.TOO_MANY_CONNECTIONS, reason: 'too many connections' };
+  // The session's negotiated MaxConnections (§13.2), not the configured one: an
+  // initiator that settled on 1 gets no second connection.
+  if (existing.connections >= existing.maxConnections) return { status: LoginStatus.TOO_MANY_CONNECTIONS, reason: 'too many connections' };
   base.addToSession = true;
   return base;
+}
+
+/**
+ * Does a redirect lead back to this daemon? iSCSI carries no "already
+ * redirected" flag, so a target cannot tell a redirected login from a first
+ * one; a redirect to any of our own portals would loop (every login there is
+ * redirected again). Ours: the address and port the login arrived on, or one
+ * of the daemon's portals (src/util/self-endpoint.ts for wildcard listeners).
+ */
+export function redirectsToSelf(r: { address: string; port: number }, env: Pick<LoginEnv, 'arrivedOn' | 'ownPortals'>): boolean {
+  const here = env.arrivedOn;
+  const listeners = [...(here ? [here] : []), ...(env.ownPortals ?? [])];
+  return isOwnEndpoint(r, listeners, here?.address);
 }

@@ -57,6 +57,13 @@ export class IscsiTarget implements ProtocolTarget, SessionHost {
       conn.stream.destroy();
       return;
     }
+    // The portal checked MaxConnections against the session's connections as the
+    // management plane last heard of them; two joins racing past that check stop here.
+    if (session && !session.conns.has(conn.cid) && session.conns.size >= session.params.maxConnections) {
+      log.warn({ target: this.target.name, sid: conn.sid, conn: conn.peer }, 'iscsi connection refused: MaxConnections reached');
+      conn.stream.destroy();
+      return;
+    }
     if (!session) session = this.openSession(conn.sid, state);
     else session.conns.get(conn.cid)?.close('connection reinstatement');
     const p = state.params;
@@ -78,7 +85,7 @@ export class IscsiTarget implements ProtocolTarget, SessionHost {
     const session = new Session(sid, this, state.params, state);
     this.bySid.set(sid, session);
     this.scsi.addNexus(session.nexus);
-    this.target.report({ type: 'session-open', sid, protocol: 'iscsi', initiator: state.initiatorName, isid: state.isid, tsih: state.tsih });
+    this.target.report({ type: 'session-open', sid, protocol: 'iscsi', initiator: state.initiatorName, isid: state.isid, tsih: state.tsih, maxConnections: state.params.maxConnections });
     this.target.sessionDelta(1);
     this.target.log.info({ target: this.target.name, sid, initiator: state.initiatorName }, 'iscsi session opened');
     return session;

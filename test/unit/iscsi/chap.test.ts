@@ -7,12 +7,20 @@ function expected(hash: string, id: number, secret: string, challenge: Buffer): 
 }
 
 describe('CHAP', () => {
-  test('chooses the strongest offered algorithm, tolerant of junk', () => {
+  test("chooses the first algorithm of the initiator's list that the target allows (RFC 7143 §6.2.1), tolerant of junk", () => {
     expect(chooseChapAlgorithm('5')?.id).toBe(5);
-    expect(chooseChapAlgorithm('5,7')?.id).toBe(7);
-    expect(chooseChapAlgorithm(' 6 , 5,x,,8')?.id).toBe(8);
+    expect(chooseChapAlgorithm('5,7')?.id).toBe(5);
+    expect(chooseChapAlgorithm('7,5')?.id).toBe(7);
+    expect(chooseChapAlgorithm(' 6 , 5,x,,8')?.id).toBe(6);
     expect(chooseChapAlgorithm('1,2,99999')).toBeUndefined();
     expect(chooseChapAlgorithm('')).toBeUndefined();
+  });
+
+  test('a target restriction (CHAP_A parameter) removes algorithms from the choice', () => {
+    expect(chooseChapAlgorithm('5,7', '7,8')?.id).toBe(7);
+    expect(chooseChapAlgorithm('5,6', '7')).toBeUndefined();
+    expect(chooseChapAlgorithm('1,8,5', ' 8, 5')?.id).toBe(8);
+    expect(chooseChapAlgorithm('5', '5,99')?.id).toBe(5);
   });
 
   test.each([5, 6, 7, 8])('response for algorithm %i matches an independent computation', (id) => {
