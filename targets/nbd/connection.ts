@@ -55,7 +55,11 @@ export class NbdConnection implements ReceiveSink {
   /** NBD_CMD_DISC received, peer ended, or shutdown: no new requests are read. */
   private draining = false;
   private shuttingDown = false;
+  /** end() was called: the socket is destroyed once the FIN is out (see maybeEnd). */
+  private ending = false;
   private closed = false;
+  /** Why the connection ends, for the one "session closed" log line. */
+  private reason: string | undefined;
   private readonly onDataBound = (b: Buffer): void => this.onData(b);
   /** Read buffers lent to replies, in write order; each returns to the pool when its last write completes. */
   private readonly pool = new BufferPool();
@@ -87,7 +91,7 @@ export class NbdConnection implements ReceiveSink {
     private readonly state: NbdHandOffState,
     private readonly log: Logger,
     private readonly limits: ConnectionLimits,
-    private readonly onClosed: () => void,
+    private readonly onClosed: (reason: string) => void,
     private readonly receiver?: SocketReceiver,
   ) {
     this.rx = receiver ? Buffer.allocUnsafeSlow(RECEIVE_BUFFER_BYTES) : undefined;
@@ -112,9 +116,12 @@ export class NbdConnection implements ReceiveSink {
   /** Send the final option reply, then start reading requests (leftover first). */
   start(leftover: Buffer): void {
     const s = this.stream;
-    s.on('error', (err) => this.log.info({ err: err.message }, 'nbd connection error'));
+    s.on('error', (err) => this.noteReason(`socket error: ${err.message}`));
     s.on('close', () => this.finish());
-    s.on('end', () => this.beginDrain());
+    s.on('end', () => {
+      this.noteReason('peer closed');
+      this.beginDrain();
+    });
     s.on('drain', () => {
       this.writeBlocked = false;
       this.updateFlow();
@@ -157,6 +164,7 @@ export class NbdConnection implements ReceiveSink {
 
   /** Answer requests already buffered with NBD_ESHUTDOWN, finish those in flight, then close. */
   shutdown(): void {
+    this.noteReason('server shutting down');
     this.shuttingDown = true;
     this.pump();
     this.beginDrain();
@@ -164,8 +172,13 @@ export class NbdConnection implements ReceiveSink {
 
   /** Hard close at once. */
   destroy(reason: string): void {
-    this.log.info({ reason }, 'nbd connection closed by server');
+    this.noteReason(reason);
     this.stream.destroy();
+  }
+
+  /** The first cause wins: a reset after NBD_CMD_DISC is still a disconnect. */
+  private noteReason(reason: string): void {
+    this.reason ??= reason;
   }
 
   private onData(b: Buffer): void {
@@ -198,7 +211,7 @@ export class NbdConnection implements ReceiveSink {
       if (!ev) break;
       if (ev.kind === 'violation') {
         this.log.warn({ err: ev.reason }, 'nbd protocol violation, disconnecting');
-        this.stream.destroy();
+        this.destroy(`protocol violation: ${ev.reason}`);
         return;
       }
       this.handle(ev.req);
@@ -222,6 +235,7 @@ export class NbdConnection implements ReceiveSink {
   private handle(fr: FramedRequest): void {
     const h = fr.header;
     if (h.type === NBD_CMD_DISC) {
+      this.noteReason('NBD_CMD_DISC');
       this.beginDrain(); // MUST finish outstanding requests, then close
       return;
     }
@@ -334,7 +348,7 @@ export class NbdConnection implements ReceiveSink {
         // Part of the reply is on the wire: the only way to fail it is to drop the connection (proto.md, simple replies).
         this.inflightCount--;
         this.log.warn({ err: (err as Error).message }, 'nbd read failed after part of its reply was sent, disconnecting');
-        this.stream.destroy();
+        this.destroy('read failed mid reply');
       },
     );
   }
@@ -389,19 +403,36 @@ export class NbdConnection implements ReceiveSink {
     this.maybeEnd();
   }
 
+  /**
+   * Draining stopped reading, so the peer's EOF is never seen and the
+   * socket would never emit 'close': once our FIN (or TLS close_notify) is
+   * out, the connection is over (proto.md: after NBD_CMD_DISC the server
+   * closes), so destroy it and release its descriptor.
+   */
   private maybeEnd(): void {
-    if (this.draining && this.inflightCount === 0 && !this.closed) {
+    if (this.draining && this.inflightCount === 0 && !this.closed && !this.ending) {
+      this.ending = true;
       // Let the corked batch flush first; end() closes TLS with close_notify.
-      process.nextTick(() => this.stream.end());
+      process.nextTick(this.endBound);
     }
   }
+
+  private readonly endBound = (): void => {
+    this.stream.end(this.destroyBound);
+  };
+
+  private readonly destroyBound = (): void => {
+    this.stream.destroy();
+  };
 
   private finish(): void {
     if (this.closed) return;
     this.closed = true;
     this.stream.off('data', this.onDataBound);
     if (this.receiver) this.receiver.sink = undefined;
-    this.onClosed();
+    this.direct = undefined;
+    this.held = undefined;
+    this.onClosed(this.reason ?? 'peer closed');
   }
 }
 

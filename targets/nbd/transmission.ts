@@ -68,13 +68,13 @@ export class NbdTarget implements ProtocolTarget {
     }
     let resolveClosed!: () => void;
     const closed = new Promise<void>((r) => (resolveClosed = r));
-    const conn = new NbdConnection(c.stream, lun, state, log.child({ lun: state.lun }), this.limits, () => {
+    const conn = new NbdConnection(c.stream, lun, state, log.child({ lun: state.lun }), this.limits, (reason) => {
       this.sessions.delete(c.sid);
       this.target.report({ type: 'conn-close', sid: c.sid, cid: c.cid });
       this.target.report({ type: 'session-close', sid: c.sid });
       this.target.connectionDelta(-1);
       this.target.sessionDelta(-1);
-      log.info('nbd session closed');
+      log.info({ reason }, 'nbd session closed');
       resolveClosed();
     }, c.receiver);
     this.sessions.set(c.sid, { conn, lun: state.lun, closed });
