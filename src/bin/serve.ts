@@ -13,6 +13,7 @@ import { formatIssue } from '../config/validate.js';
 import { Daemon, embeddedDefault } from '../mgmt/daemon.js';
 import { workerSpawner } from '../mgmt/worker-spawner.js';
 import { createLogger, flushLogger } from '../obs/log.js';
+import { createReplyBudgetBuffer, replyLimits } from '../worker/reply-budget.js';
 import { mergeServeOptions, type ServeOptions } from '../cli/blockgate.js';
 import { FRONTENDS, targetParamDefaults } from './frontends.js';
 import { singleLoopSpawner } from './single-loop.js';
@@ -66,7 +67,10 @@ export async function runServe(opts: ServeOptions, resolved: ResolvedConfig = re
   const log = createLogger(level);
   fs.mkdirSync(resolved.dataDir, { recursive: true });
   if (resolved.embedded) await saveConfigAtomic(resolved.savePath, resolved.config);
-  const spawn = config.singleLoop ? singleLoopSpawner(log) : workerSpawner(new URL('./target-worker.js', import.meta.url), level, log);
+  const replyBudget = { sab: createReplyBudgetBuffer(), limits: replyLimits(config.replyBudget) };
+  const spawn = config.singleLoop
+    ? singleLoopSpawner(log, replyBudget)
+    : workerSpawner(new URL('./target-worker.js', import.meta.url), level, log, replyBudget);
   const daemon = new Daemon({
     config,
     persistedConfig: resolved.config,
@@ -77,6 +81,7 @@ export async function runServe(opts: ServeOptions, resolved: ResolvedConfig = re
     spawn,
     frontends: FRONTENDS,
     targetParamDefaults,
+    replyBudget: replyBudget.sab,
   });
   let stopping = false;
   const stop = (signal: string): void => {

@@ -65,6 +65,7 @@ export const CONFIG_SPEC: Spec = {
         tlsPskFile: str, tlsVerifyPeer: bool, defaultExport: str,
       },
     },
+    replyBudget: { t: 'object', fields: { perConnection: { t: 'size' }, daemon: { t: 'size' } } },
     targets: { t: 'list', of: TARGET_SPEC },
   },
 };

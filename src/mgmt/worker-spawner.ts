@@ -5,6 +5,7 @@
  */
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import type { ReplyLimits } from '../worker/reply-budget.js';
 import type { LoopSpawner } from './target-runtime.js';
 
 export interface TargetWorkerData {
@@ -13,12 +14,13 @@ export interface TargetWorkerData {
   lock: SharedArrayBuffer;
   targetStats: SharedArrayBuffer;
   logLevel: string;
+  replyBudget?: { sab: SharedArrayBuffer; limits: ReplyLimits };
 }
 
-export function workerSpawner(script: URL, logLevel: string, log: Logger): LoopSpawner {
+export function workerSpawner(script: URL, logLevel: string, log: Logger, replyBudget?: TargetWorkerData['replyBudget']): LoopSpawner {
   return ({ tid, name, lock, targetStats }) => {
     const { port1, port2 } = new MessageChannel();
-    const data: TargetWorkerData & { port: typeof port2 } = { tid, name, lock: lock.sab, targetStats, logLevel, port: port2 };
+    const data: TargetWorkerData & { port: typeof port2 } = { tid, name, lock: lock.sab, targetStats, logLevel, port: port2, ...(replyBudget ? { replyBudget } : {}) };
     const worker = new Worker(script, { workerData: data, transferList: [port2], name: `tgt/${tid}` });
     worker.on('error', (err) => log.error({ target: name, tid, err: err.message }, 'target worker crashed'));
     worker.on('exit', (code) => {

@@ -8,7 +8,10 @@
  * lengths + write payloads) exceed `maxInflightBytes`, while more than
  * `maxInflightRequests` are in flight, while the socket's write buffer is
  * full, or while replies are held behind a partly sent one; it resumes
- * when all are clear again.
+ * when all are clear again. What the connection holds (bytes in flight,
+ * plus the socket's queue while it is over its high-water mark) is also
+ * held against the reply budget (src/worker/reply-budget.ts): over the
+ * connection's share, or with the daemon's spent, reading pauses too.
  */
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -16,6 +19,7 @@ import { BufferPool, SlabAllocator } from '../../src/block/buffer-pool.js';
 import { FAST_PATH_MAX_BYTES, SEND_FROM_DEVICE_MIN_BYTES } from '../../src/block/device.js';
 import { plainSocketFd } from '../../src/util/socket-fd.js';
 import type { LunHandle, ReceiveSink, SocketReceiver } from '../../src/worker/contract.js';
+import { Over, type ReplyAccount } from '../../src/worker/reply-budget.js';
 import { NBD_CMD_DISC, NBD_CMD_FLAG_FUA, NBD_CMD_NAMES, NBD_CMD_READ, NBD_CMD_WRITE, NBD_ESHUTDOWN } from './constants.js';
 import { execute, statsOf, type ExecContext } from './commands.js';
 import { RequestFramer, type FramedRequest } from './framer.js';
@@ -50,6 +54,10 @@ export class NbdConnection implements ReceiveSink {
   private inflightBytes = 0;
   private inflightCount = 0;
   private writeBlocked = false;
+  /** What the reply budget said at the last look (see overLimit). */
+  private over: Over = Over.No;
+  /** A look at the daemon's budget is scheduled (see updateFlow). */
+  private retrying = false;
   private paused = false;
   private corked = false;
   /** NBD_CMD_DISC received, peer ended, or shutdown: no new requests are read. */
@@ -91,6 +99,7 @@ export class NbdConnection implements ReceiveSink {
     private readonly state: NbdHandOffState,
     private readonly log: Logger,
     private readonly limits: ConnectionLimits,
+    private readonly account: ReplyAccount,
     private readonly onClosed: (reason: string) => void,
     private readonly receiver?: SocketReceiver,
   ) {
@@ -196,9 +205,17 @@ export class NbdConnection implements ReceiveSink {
     return payload && this.rx && payload.buffer === this.rx.buffer ? Buffer.from(payload) : payload;
   }
 
+  /**
+   * Below the socket's high-water mark its queue is not counted: it is
+   * under 1 MiB, and nothing would tell us when the kernel took it. Above
+   * it, 'drain' (queue empty) brings us back here.
+   */
   private overLimit(): boolean {
+    const w = this.stream;
+    this.over = this.account.update(this.inflightBytes + (this.writeBlocked ? w.writableLength : 0));
     return (
       this.writeBlocked ||
+      this.over !== Over.No ||
       this.held !== undefined || // a partly sent reply: later replies wait, so new requests do too
       this.inflightBytes >= this.limits.maxInflightBytes ||
       this.inflightCount >= this.limits.maxInflightRequests
@@ -222,6 +239,11 @@ export class NbdConnection implements ReceiveSink {
   private updateFlow(): void {
     if (this.closed) return;
     const stop = this.overLimit() || this.draining;
+    // The memory that frees the daemon's budget is released in other threads: look again later.
+    if (stop && this.over === Over.Daemon && !this.retrying && !this.draining) {
+      this.retrying = true;
+      this.account.retryLater(this.retryBound);
+    }
     if (stop && !this.paused) {
       this.paused = true;
       this.stream.pause();
@@ -231,6 +253,11 @@ export class NbdConnection implements ReceiveSink {
       if (!this.paused && !this.overLimit()) this.stream.resume();
     }
   }
+
+  private readonly retryBound = (): void => {
+    this.retrying = false;
+    this.updateFlow();
+  };
 
   private handle(fr: FramedRequest): void {
     const h = fr.header;
@@ -432,6 +459,7 @@ export class NbdConnection implements ReceiveSink {
     if (this.receiver) this.receiver.sink = undefined;
     this.direct = undefined;
     this.held = undefined;
+    this.account.release();
     this.onClosed(this.reason ?? 'peer closed');
   }
 }
