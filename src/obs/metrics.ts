@@ -75,7 +75,7 @@ export function createMetricsRegistry(src: MetricsSources): client.Registry {
   ];
   const rb = src.replyBudget;
   if (rb) {
-    metrics.push(new ScrapeMetric('blockgate_reply_budget_held_bytes', 'Bytes NBD connections hold for requests in flight and replies their clients have not read, daemon-wide (replyBudget).', 'gauge',
+    metrics.push(new ScrapeMetric('blockgate_reply_budget_held_bytes', 'Bytes NBD and iSCSI connections hold for requests in flight and replies their clients have not read, daemon-wide (replyBudget).', 'gauge',
       () => [{ labels: {}, value: readReplyBacklogBytes(rb) }]));
   }
   for (const m of metrics) reg.registerMetric(m as unknown as client.Metric);

@@ -2,9 +2,9 @@
  * #12 item 3: clients that ask for large reads and never read them cost a
  * bounded amount of memory, per connection and for the whole daemon
  * (replyBudget), and the daemon keeps serving others meanwhile. Sixteen
- * raw NBD clients on real sockets (simple and structured replies) each
- * send 48 reads of 1 MiB and stop reading; unbounded, the daemon held
- * every reply (~50 MiB per client).
+ * raw NBD clients on real sockets (simple and structured replies), then
+ * sixteen raw iSCSI initiators, each send 48 reads of 1 MiB and stop
+ * reading; unbounded, the daemon held every reply (~50 MiB per client).
  */
 import { randomFillSync } from 'node:crypto';
 import fs from 'node:fs';
@@ -12,6 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, startDaemon, tempDir, type DaemonHandle } from '../helpers/daemon.js';
 import { eventually, gaugeSum, holdings, nbdTransmission, openFds, rssBytes, scrape } from '../helpers/daemon-resources.js';
+import { Cdb, RawInitiator } from '../helpers/iscsi-initiator.js';
 import { request, type RawConn } from '../helpers/nbd-raw-client.js';
 
 const MiB = 1024 * 1024;
@@ -19,6 +20,7 @@ const CLIENTS = 16;
 const READS = 48;
 const DAEMON_BUDGET = 64 * MiB;
 const PER_CONNECTION = 8 * MiB;
+const IQN = 'iqn.2026-12.test.blockgate:budget';
 
 let dir: string;
 let d: DaemonHandle;
@@ -37,10 +39,12 @@ beforeAll(async () => {
     `  daemon: ${DAEMON_BUDGET}`,
     'targets:',
     '  - { tid: 1, name: disk, lld: nbd, luns: [{ lun: 1, backingStore: ' + img + ', bstype: file, sizeBytes: ' + 64 * MiB + ' }] }',
+    `  - { tid: 2, name: "${IQN}", lld: iscsi, luns: [{ lun: 1, backingStore: ${img}, bstype: file, sizeBytes: ${64 * MiB} }] }`,
     '',
   ].join('\n'));
-  d = await startDaemon({ dataDir: dir, iscsi: false, args: ['--config', cfg] });
+  d = await startDaemon({ dataDir: dir, args: ['--config', cfg] });
   expect((await run('nbdinfo', [`nbd://127.0.0.1:${d.nbdPort}/disk`])).code).toBe(0);
+  expect((await run('iscsi-inq', [`iscsi://127.0.0.1:${d.iscsiPort}/${IQN}/1`])).code).toBe(0); // first use opens what it keeps
 }, 60_000);
 
 afterAll(async () => {
@@ -111,5 +115,42 @@ describe('reply budget', () => {
     }
     // Memory is reused, not leaked: a second wave costs no more than the first.
     expect(peaks[1]!).toBeLessThan(peaks[0]! + 64 * MiB);
+  }, 120_000);
+
+  it('iSCSI: non-reading initiators hold a bounded amount of memory; others are served; all is released when they go', async () => {
+    const pid = d.proc.pid!;
+    const fds0 = openFds(pid);
+    const rss0 = rssBytes(pid);
+    const inis: RawInitiator[] = [];
+    const reads: Promise<{ status: number; dataIn: Buffer }>[] = [];
+    for (let i = 0; i < CLIENTS; i++) {
+      const ini = await RawInitiator.connect(d.iscsiPort!);
+      expect(await ini.login({ initiatorName: `iqn.2026-12.test:hog-${i}`, targetName: IQN, isid: `4000${(0x2000 + i).toString(16)}0000` })).toBe(0);
+      await ini.command(Cdb.testUnitReady(), { lun: 1 }).done; // takes the power-on unit attention
+      ini.socket.pause();
+      for (let k = 0; k < READS; k++) {
+        const { done } = ini.command(Cdb.read10((k * 2048) % (128 * 1024), 2048), { lun: 1, readLength: MiB });
+        if (i === 0) reads.push(done as Promise<{ status: number; dataIn: Buffer }>);
+      }
+      inis.push(ini);
+    }
+    const peak = await peakRss(2500);
+    expect(peak - rss0).toBeLessThan(DAEMON_BUDGET + 96 * MiB);
+    const h = await held();
+    expect(h).toBeGreaterThan(0);
+    expect(h).toBeLessThanOrEqual(DAEMON_BUDGET + CLIENTS * 2 * MiB);
+    const inq = await run('iscsi-inq', [`iscsi://127.0.0.1:${d.iscsiPort}/${IQN}/1`], { timeoutMs: 20_000 });
+    expect(inq.code, inq.stderr).toBe(0);
+    // Commands already read complete once the initiator reads again.
+    inis[0]!.socket.resume();
+    const outcomes = await Promise.all(reads);
+    expect(outcomes.map((o) => o.status)).toEqual(new Array(READS).fill(0));
+    expect(outcomes.every((o) => o.dataIn.length === MiB)).toBe(true);
+    for (const ini of inis) ini.socket.resetAndDestroy();
+    expect(await eventually(async () => (await held()) === 0, 1500)).toBe(true);
+    expect(await eventually(async () => {
+      const now = await holdings(d, ['iscsi']);
+      return now.connections === 0 && now.sessions === 0 && now.fds <= fds0;
+    }, 1500)).toBe(true);
   }, 120_000);
 });
