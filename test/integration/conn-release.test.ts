@@ -105,8 +105,10 @@ describe('connections release their resources on every kind of disconnect', () =
     await inParallel(ABRUPT, WIDTH, async (i) => {
       if (i % 20 === 0) {
         // A TLS session whose client dies with a request outstanding.
-        const r = await run('nbdsh', ['-c', `h.connect_uri(${JSON.stringify(tlsUri())}); h.aio_pread(1048576, 0); import os, signal; os.kill(os.getpid(), signal.SIGKILL)`], { timeoutMs: 30_000 });
-        expect(r.code, r.stderr).not.toBe(0);
+        const script = `h.set_uri_allow_local_file(True); h.connect_uri(${JSON.stringify(tlsUri())}); assert h.get_tls_negotiated(); h.aio_pread(nbd.Buffer(1048576), 0); print("up", flush=True); import os, signal; os.kill(os.getpid(), signal.SIGKILL)`;
+        const r = await run('nbdsh', ['-c', script], { timeoutMs: 30_000 });
+        expect(r.stdout, r.stderr).toContain('up'); // killed with its TLS session up
+        expect(r.code).not.toBe(0);
         return;
       }
       const c = await nbdTransmission(d.nbdPort!, 'disk', i % 2 === 0);
