@@ -5,15 +5,20 @@
  * raw NBD clients on real sockets (simple and structured replies), then
  * sixteen raw iSCSI initiators, each send 48 reads of 1 MiB and stop
  * reading; unbounded, the daemon held every reply (~50 MiB per client).
+ * Over TLS (nbdsh queueing reads and sleeping) the bridge to the main
+ * thread must not buffer them either.
  */
 import { randomFillSync } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
 import { run, startDaemon, tempDir, type DaemonHandle } from '../helpers/daemon.js';
 import { eventually, gaugeSum, holdings, nbdTransmission, openFds, rssBytes, scrape } from '../helpers/daemon-resources.js';
 import { Cdb, RawInitiator } from '../helpers/iscsi-initiator.js';
 import { request, type RawConn } from '../helpers/nbd-raw-client.js';
+import { makePskFile } from '../helpers/pki.js';
+import { toolEnv } from '../helpers/run-tool.js';
 
 const MiB = 1024 * 1024;
 const CLIENTS = 16;
@@ -24,6 +29,7 @@ const IQN = 'iqn.2026-12.test.blockgate:budget';
 
 let dir: string;
 let d: DaemonHandle;
+let psk: string;
 
 beforeAll(async () => {
   dir = tempDir('bg-reply-budget-');
@@ -32,8 +38,13 @@ beforeAll(async () => {
   const block = Buffer.alloc(4 * MiB);
   for (let i = 0; i < 16; i++) fs.writeSync(fd, randomFillSync(block)); // data, not holes: large reads may leave through sendfile
   fs.closeSync(fd);
+  psk = path.join(dir, 'keys.psk');
+  await makePskFile(psk);
   const cfg = path.join(dir, 'budget.yaml');
   fs.writeFileSync(cfg, [
+    'nbd:',
+    '  tls: on',
+    `  tlsPskFile: ${psk}`,
     'replyBudget:',
     `  perConnection: ${PER_CONNECTION}`,
     `  daemon: ${DAEMON_BUDGET}`,
@@ -152,5 +163,36 @@ describe('reply budget', () => {
       const now = await holdings(d, ['iscsi']);
       return now.connections === 0 && now.sessions === 0 && now.fds <= fds0;
     }, 1500)).toBe(true);
+  }, 120_000);
+
+  it('NBD over TLS: clients that queue reads and never read hold a bounded amount of memory in both threads', async () => {
+    const pid = d.proc.pid!;
+    const rss0 = rssBytes(pid);
+    const uri = `nbds://alice@127.0.0.1:${d.nbdPort}/disk?tls-psk-file=${psk}`;
+    const script = [
+      'h.set_uri_allow_local_file(True)',
+      `h.connect_uri(${JSON.stringify(uri)})`,
+      'assert h.get_tls_negotiated()',
+      `bufs = [nbd.Buffer(${MiB}) for i in range(${READS})]`,
+      `cmds = [h.aio_pread(bufs[i], i * ${MiB}) for i in range(${READS})]`,
+      'print("queued", flush=True)',
+      'import time; time.sleep(30)',
+    ].join('\n');
+    const kids = Array.from({ length: 8 }, () => spawn('nbdsh', ['-c', script], { env: toolEnv, stdio: ['ignore', 'pipe', 'inherit'] }));
+    try {
+      await Promise.all(kids.map((k) => new Promise<void>((resolve, reject) => {
+        k.stdout!.on('data', (b: Buffer) => b.toString().includes('queued') && resolve());
+        k.once('exit', (code) => reject(new Error(`nbdsh exited with ${code} before queueing`)));
+      })));
+      const peak = await peakRss(2500);
+      // Unbounded: over 750 MiB (each reply held by the target loop and again by the main thread's bridge).
+      expect(peak - rss0).toBeLessThan(DAEMON_BUDGET + 96 * MiB);
+      const info = await run('nbdinfo', [uri], { timeoutMs: 20_000 });
+      expect(info.code, info.stderr).toBe(0);
+    } finally {
+      for (const k of kids) k.kill('SIGKILL');
+    }
+    expect(await eventually(async () => (await held()) === 0, 1500)).toBe(true);
+    expect(await eventually(async () => (await holdings(d, ['nbd'])).connections === 0, 1500)).toBe(true);
   }, 120_000);
 });
