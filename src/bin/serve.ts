@@ -17,6 +17,7 @@ import { workerSpawner } from '../mgmt/worker-spawner.js';
 import { createLogger, flushLogger } from '../obs/log.js';
 import { mkdirPrivateSync } from '../util/private-fs.js';
 import type { Logger } from 'pino';
+import { createReplyBudgetBuffer, replyLimits } from '../worker/reply-budget.js';
 import { mergeServeOptions, type ServeOptions } from '../cli/blockgate.js';
 import { FRONTENDS, targetParamDefaults } from './frontends.js';
 import { singleLoopSpawner } from './single-loop.js';
@@ -71,7 +72,10 @@ export async function runServe(opts: ServeOptions, resolved: ResolvedConfig = re
   const log = createLogger(level);
   mkdirPrivateSync(resolved.dataDir);
   if (resolved.embedded) await saveConfigAtomic(resolved.savePath, resolved.config);
-  const spawn = config.singleLoop ? singleLoopSpawner(log) : workerSpawner(new URL('./target-worker.js', import.meta.url), level, log);
+  const replyBudget = { sab: createReplyBudgetBuffer(), limits: replyLimits(config.replyBudget) };
+  const spawn = config.singleLoop
+    ? singleLoopSpawner(log, replyBudget)
+    : workerSpawner(new URL('./target-worker.js', import.meta.url), level, log, replyBudget);
   const daemon = new Daemon({
     config,
     persistedConfig: resolved.config,
@@ -82,6 +86,7 @@ export async function runServe(opts: ServeOptions, resolved: ResolvedConfig = re
     spawn,
     frontends: FRONTENDS,
     targetParamDefaults,
+    replyBudget: replyBudget.sab,
   });
   let stopping = false;
   const stop = (signal: string): void => {

@@ -26,6 +26,7 @@ new TargetLoop({
   openBackend,
   lock: new TargetLock(data.lock),
   targetStats: data.targetStats,
+  ...(data.replyBudget ? { replyBudget: data.replyBudget } : {}),
   log,
 });
 process.on('uncaughtException', (err) => {

@@ -67,6 +67,7 @@ export const CONFIG_SPEC: Spec = {
         handshakeTimeoutSeconds: int(1, 3600), unixSocketMode: str,
       },
     },
+    replyBudget: { t: 'object', fields: { perConnection: { t: 'size' }, daemon: { t: 'size' } } },
     targets: { t: 'list', of: TARGET_SPEC },
   },
 };

@@ -33,6 +33,7 @@ function ordered(c: DaemonConfig): Record<string, unknown> {
     accounts: c.accounts.map((a) => ({ user: a.user, password: a.password })),
     discovery: compact({ incomingUsers: c.discovery.incomingUsers, outgoingUser: c.discovery.outgoingUser }),
     nbd: c.nbd === undefined ? undefined : compact({ ...c.nbd }),
+    replyBudget: c.replyBudget === undefined ? undefined : compact({ ...c.replyBudget }),
     targets: c.targets.map(orderedTarget),
   });
 }

@@ -111,6 +111,8 @@ export interface DaemonConfig {
   /** Accounts bound globally for iSCSI SendTargets discovery. */
   discovery: { incomingUsers: string[]; outgoingUser?: string };
   nbd?: NbdConfig;
+  /** Memory for requests in flight and unsent replies (bytes); defaults in src/worker/reply-budget.ts. */
+  replyBudget?: { perConnection?: number; daemon?: number };
   targets: TargetConfig[];
 }
 

@@ -55,6 +55,8 @@ export interface DaemonOptions {
   frontends: FrontendFactory[];
   /** Default target parameters per protocol, for `show --tid` (from the protocol front ends). */
   targetParamDefaults?: (lld: 'iscsi' | 'nbd') => [string, string][];
+  /** The reply budget every target loop shares (metrics read it). */
+  replyBudget?: SharedArrayBuffer;
 }
 
 export class Daemon {
@@ -158,6 +160,7 @@ export class Daemon {
           [...t.luns].map(([lun, l]) => ({ target: t.cfg.name, lun, stats: l.stats, sizeBytes: l.info.sizeBytes })),
         ),
       targets: () => [...this.registry.targets.values()].map((t) => ({ target: t.cfg.name, lld: t.cfg.lld, counters: t.runtime.targetStats })),
+      ...(this.opts.replyBudget ? { replyBudget: this.opts.replyBudget } : {}),
     });
     const { server, port } = await serveMetrics(reg, hp.host, hp.port);
     this.metricsServer = server;

@@ -5,6 +5,7 @@
  */
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import type { ReplyLimits } from '../worker/reply-budget.js';
 import type { LoopSpawner } from './target-runtime.js';
 
 export interface TargetWorkerData {
@@ -13,15 +14,16 @@ export interface TargetWorkerData {
   lock: SharedArrayBuffer;
   targetStats: SharedArrayBuffer;
   logLevel: string;
+  replyBudget?: { sab: SharedArrayBuffer; limits: ReplyLimits };
 }
 
 /** How long a stopped target's thread may take to end by itself before it is terminated. */
 const WORKER_EXIT_GRACE_MS = 2000;
 
-export function workerSpawner(script: URL, logLevel: string, log: Logger): LoopSpawner {
+export function workerSpawner(script: URL, logLevel: string, log: Logger, replyBudget?: TargetWorkerData['replyBudget']): LoopSpawner {
   return ({ tid, name, lock, targetStats }) => {
     const { port1, port2 } = new MessageChannel();
-    const data: TargetWorkerData & { port: typeof port2 } = { tid, name, lock: lock.sab, targetStats, logLevel, port: port2 };
+    const data: TargetWorkerData & { port: typeof port2 } = { tid, name, lock: lock.sab, targetStats, logLevel, port: port2, ...(replyBudget ? { replyBudget } : {}) };
     const worker = new Worker(script, { workerData: data, transferList: [port2], name: `tgt/${tid}` });
     let stopping = false;
     const exited = new Promise<number>((resolve) => worker.once('exit', resolve));

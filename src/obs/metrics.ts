@@ -6,6 +6,7 @@
  */
 import http from 'node:http';
 import client from 'prom-client';
+import { readReplyBacklogBytes } from '../worker/reply-budget.js';
 import { LATENCY_BUCKETS_SECONDS, OPS, readLunStats, readTargetCounters, type LunStatsSnapshot } from '../worker/shared-stats.js';
 
 export interface LunSource {
@@ -24,6 +25,8 @@ export interface TargetSource {
 export interface MetricsSources {
   luns(): LunSource[];
   targets(): TargetSource[];
+  /** The daemon-wide reply budget buffer (src/worker/reply-budget.ts). */
+  replyBudget?: SharedArrayBuffer;
 }
 
 /**
@@ -83,6 +86,11 @@ export function createMetricsRegistry(src: MetricsSources): client.Registry {
     new ScrapeMetric('blockgate_target_connections', 'Open connections per target.', 'gauge',
       () => src.targets().map((t) => ({ labels: { target: t.target, lld: t.lld }, value: readTargetCounters(t.counters).connections }))),
   ];
+  const rb = src.replyBudget;
+  if (rb) {
+    metrics.push(new ScrapeMetric('blockgate_reply_budget_held_bytes', 'Bytes NBD and iSCSI connections hold for requests in flight and replies their clients have not read, daemon-wide (replyBudget).', 'gauge',
+      () => [{ labels: {}, value: readReplyBacklogBytes(rb) }]));
+  }
   for (const m of metrics) reg.registerMetric(m as unknown as client.Metric);
   reg.registerMetric(iscsiAuthFailures);
   return reg;

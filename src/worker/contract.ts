@@ -13,6 +13,7 @@
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { BlockDevice } from '../block/device.js';
+import type { ReplyBudget } from './reply-budget.js';
 
 export type ProtocolName = 'iscsi' | 'nbd';
 
@@ -100,6 +101,8 @@ export interface TargetView {
    * runs under the per-target lock. Returns a cancel function.
    */
   setTimer(ms: number, fn: () => void): () => void;
+  /** Memory bound for requests in flight and unsent replies, shared by the daemon (reply-budget.ts). */
+  readonly replyBudget?: ReplyBudget;
 }
 
 /** A connection the management plane has handed to the target loop. */

@@ -9,6 +9,7 @@ import type { BlockDevice } from '../block/device.js';
 import { GatedDevice, WriteGate } from '../block/write-gate.js';
 import type { IoStats, LunHandle, LunParams, SessionEvent, TargetView } from './contract.js';
 import { DEFAULT_NAA_COMPANY_ID, deriveLunIdentity, type LunIdentity } from './lun-identity.js';
+import { DEFAULT_REPLY_LIMITS, ReplyBudget } from './reply-budget.js';
 
 export class Lun implements LunHandle {
   readonly device: GatedDevice;
@@ -35,6 +36,8 @@ export interface TargetCounters {
 
 export class LocalTarget implements TargetView {
   private readonly lunTable = new Map<number, Lun>();
+  /** The loop's own until TargetLoop installs the daemon's shared one. */
+  replyBudget: ReplyBudget = ReplyBudget.local(DEFAULT_REPLY_LIMITS, (ms, fn) => this.setTimer(ms, fn));
 
   constructor(
     readonly tid: number,

@@ -6,9 +6,11 @@
  * ordinary Duplex. Each chunk is copied once and the copy transferred: the
  * writer may still hold the original (TLS is not the hot path).
  *
- * Flow control: the reading side acknowledges consumed bytes; the writing
+ * Flow control: the reading side acknowledges bytes once its consumer
+ * takes them (push() accepted them, or _read asked for more); the writing
  * side stops at WINDOW_BYTES unacknowledged, so a slow peer cannot make the
- * other thread buffer without bound.
+ * other thread buffer without bound. Acknowledging on arrival instead let
+ * a TLS client that never reads grow the main thread's buffer forever.
  */
 import { Duplex } from 'node:stream';
 import type { MessagePort } from 'node:worker_threads';
@@ -19,6 +21,8 @@ type Frame = { d: Uint8Array } | { ack: number } | { end: true } | { destroy: tr
 
 export class PortStream extends Duplex {
   private unacked = 0;
+  /** Bytes received but not acknowledged: the consumer has not asked for more yet. */
+  private unackedIn = 0;
   private pendingWrite: (() => void) | undefined;
 
   constructor(private readonly port: MessagePort) {
@@ -30,8 +34,8 @@ export class PortStream extends Duplex {
   private onFrame(f: Frame): void {
     if ('d' in f) {
       const buf = Buffer.from(f.d.buffer, f.d.byteOffset, f.d.byteLength);
-      this.push(buf);
-      this.port.postMessage({ ack: buf.length } satisfies Frame);
+      if (this.push(buf)) this.port.postMessage({ ack: buf.length } satisfies Frame);
+      else this.unackedIn += buf.length;
     } else if ('ack' in f) {
       this.unacked -= f.ack;
       if (this.unacked < WINDOW_BYTES && this.pendingWrite) {
@@ -47,7 +51,11 @@ export class PortStream extends Duplex {
   }
 
   override _read(): void {
-    // Frames are pushed as they arrive; the window above bounds buffering.
+    // Frames are pushed as they arrive; the window bounds buffering. Asked for more: release what was held.
+    if (this.unackedIn === 0) return;
+    const n = this.unackedIn;
+    this.unackedIn = 0;
+    this.port.postMessage({ ack: n } satisfies Frame);
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {

@@ -16,6 +16,7 @@ import { deriveLunIdentity, lunStateDir, type LunIdentity } from './lun-identity
 import { LoopDevice } from './loop-device.js';
 import type { BackendSpec, ControlEnvelope, ControlRequest, LoopMessage, LunDeviceInfo } from './messages.js';
 import { PortStream } from './port-stream.js';
+import { ReplyBudget, type ReplyLimits } from './reply-budget.js';
 import { SharedIoStats, SharedTargetCounters } from './shared-stats.js';
 import { LoopGate, TargetLock } from './target-lock.js';
 
@@ -63,6 +64,8 @@ export interface TargetLoopOptions {
   /** Absent in single-loop mode (the management plane shares the thread). */
   lock?: TargetLock;
   targetStats: SharedArrayBuffer;
+  /** The daemon-wide reply budget (one buffer for every loop); absent: this loop's own, default limits. */
+  replyBudget?: { sab: SharedArrayBuffer; limits: ReplyLimits };
   log: Logger;
 }
 
@@ -100,6 +103,8 @@ export class TargetLoop {
         fn();
       },
     );
+    const rb = opts.replyBudget;
+    if (rb) this.target.replyBudget = new ReplyBudget(rb.sab, rb.limits, (ms, fn) => this.target.setTimer(ms, fn));
     for (const p of opts.protocols) this.protocols.set(p.name, p.create(this.target));
     this.port.on('message', (m: ControlEnvelope) => {
       this.pending.push(m);

@@ -8,7 +8,10 @@
  * lengths + write payloads) exceed `maxInflightBytes`, while more than
  * `maxInflightRequests` are in flight, while the socket's write buffer is
  * full, or while replies are held behind a partly sent one; it resumes
- * when all are clear again.
+ * when all are clear again. What the connection holds (bytes in flight,
+ * plus the socket's queue while it is over its high-water mark) is also
+ * held against the reply budget (src/worker/reply-budget.ts): over the
+ * connection's share, or with the daemon's spent, reading pauses too.
  */
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -16,6 +19,7 @@ import { BufferPool, SlabAllocator } from '../../src/block/buffer-pool.js';
 import { FAST_PATH_MAX_BYTES, SEND_FROM_DEVICE_MIN_BYTES } from '../../src/block/device.js';
 import { plainSocketFd } from '../../src/util/socket-fd.js';
 import type { LunHandle, ReceiveSink, SocketReceiver } from '../../src/worker/contract.js';
+import { Over, type ReplyAccount } from '../../src/worker/reply-budget.js';
 import { NBD_CMD_DISC, NBD_CMD_FLAG_FUA, NBD_CMD_NAMES, NBD_CMD_READ, NBD_CMD_WRITE, NBD_ESHUTDOWN } from './constants.js';
 import { execute, statsOf, type ExecContext } from './commands.js';
 import { RequestFramer, type FramedRequest } from './framer.js';
@@ -50,12 +54,20 @@ export class NbdConnection implements ReceiveSink {
   private inflightBytes = 0;
   private inflightCount = 0;
   private writeBlocked = false;
+  /** What the reply budget said at the last look (see overLimit). */
+  private over: Over = Over.No;
+  /** A look at the daemon's budget is scheduled (see updateFlow). */
+  private retrying = false;
   private paused = false;
   private corked = false;
   /** NBD_CMD_DISC received, peer ended, or shutdown: no new requests are read. */
   private draining = false;
   private shuttingDown = false;
+  /** end() was called: the socket is destroyed once the FIN is out (see maybeEnd). */
+  private ending = false;
   private closed = false;
+  /** Why the connection ends, for the one "session closed" log line. */
+  private reason: string | undefined;
   private readonly onDataBound = (b: Buffer): void => this.onData(b);
   /** Read buffers lent to replies, in write order; each returns to the pool when its last write completes. */
   private readonly pool = new BufferPool();
@@ -87,7 +99,8 @@ export class NbdConnection implements ReceiveSink {
     private readonly state: NbdHandOffState,
     private readonly log: Logger,
     private readonly limits: ConnectionLimits,
-    private readonly onClosed: () => void,
+    private readonly account: ReplyAccount,
+    private readonly onClosed: (reason: string) => void,
     private readonly receiver?: SocketReceiver,
   ) {
     this.rx = receiver ? Buffer.allocUnsafeSlow(RECEIVE_BUFFER_BYTES) : undefined;
@@ -112,9 +125,12 @@ export class NbdConnection implements ReceiveSink {
   /** Send the final option reply, then start reading requests (leftover first). */
   start(leftover: Buffer): void {
     const s = this.stream;
-    s.on('error', (err) => this.log.info({ err: err.message }, 'nbd connection error'));
+    s.on('error', (err) => this.noteReason(`socket error: ${err.message}`));
     s.on('close', () => this.finish());
-    s.on('end', () => this.beginDrain());
+    s.on('end', () => {
+      this.noteReason('peer closed');
+      this.beginDrain();
+    });
     s.on('drain', () => {
       this.writeBlocked = false;
       this.updateFlow();
@@ -157,6 +173,7 @@ export class NbdConnection implements ReceiveSink {
 
   /** Answer requests already buffered with NBD_ESHUTDOWN, finish those in flight, then close. */
   shutdown(): void {
+    this.noteReason('server shutting down');
     this.shuttingDown = true;
     this.pump();
     this.beginDrain();
@@ -164,8 +181,13 @@ export class NbdConnection implements ReceiveSink {
 
   /** Hard close at once. */
   destroy(reason: string): void {
-    this.log.info({ reason }, 'nbd connection closed by server');
+    this.noteReason(reason);
     this.stream.destroy();
+  }
+
+  /** The first cause wins: a reset after NBD_CMD_DISC is still a disconnect. */
+  private noteReason(reason: string): void {
+    this.reason ??= reason;
   }
 
   private onData(b: Buffer): void {
@@ -183,9 +205,17 @@ export class NbdConnection implements ReceiveSink {
     return payload && this.rx && payload.buffer === this.rx.buffer ? Buffer.from(payload) : payload;
   }
 
+  /**
+   * Below the socket's high-water mark its queue is not counted: it is
+   * under 1 MiB, and nothing would tell us when the kernel took it. Above
+   * it, 'drain' (queue empty) brings us back here.
+   */
   private overLimit(): boolean {
+    const w = this.stream;
+    this.over = this.account.update(this.inflightBytes + (this.writeBlocked ? w.writableLength : 0));
     return (
       this.writeBlocked ||
+      this.over !== Over.No ||
       this.held !== undefined || // a partly sent reply: later replies wait, so new requests do too
       this.inflightBytes >= this.limits.maxInflightBytes ||
       this.inflightCount >= this.limits.maxInflightRequests
@@ -198,7 +228,7 @@ export class NbdConnection implements ReceiveSink {
       if (!ev) break;
       if (ev.kind === 'violation') {
         this.log.warn({ err: ev.reason }, 'nbd protocol violation, disconnecting');
-        this.stream.destroy();
+        this.destroy(`protocol violation: ${ev.reason}`);
         return;
       }
       this.handle(ev.req);
@@ -209,6 +239,11 @@ export class NbdConnection implements ReceiveSink {
   private updateFlow(): void {
     if (this.closed) return;
     const stop = this.overLimit() || this.draining;
+    // The memory that frees the daemon's budget is released in other threads: look again later.
+    if (stop && this.over === Over.Daemon && !this.retrying && !this.draining) {
+      this.retrying = true;
+      this.account.retryLater(this.retryBound);
+    }
     if (stop && !this.paused) {
       this.paused = true;
       this.stream.pause();
@@ -219,9 +254,15 @@ export class NbdConnection implements ReceiveSink {
     }
   }
 
+  private readonly retryBound = (): void => {
+    this.retrying = false;
+    this.updateFlow();
+  };
+
   private handle(fr: FramedRequest): void {
     const h = fr.header;
     if (h.type === NBD_CMD_DISC) {
+      this.noteReason('NBD_CMD_DISC');
       this.beginDrain(); // MUST finish outstanding requests, then close
       return;
     }
@@ -334,7 +375,7 @@ export class NbdConnection implements ReceiveSink {
         // Part of the reply is on the wire: the only way to fail it is to drop the connection (proto.md, simple replies).
         this.inflightCount--;
         this.log.warn({ err: (err as Error).message }, 'nbd read failed after part of its reply was sent, disconnecting');
-        this.stream.destroy();
+        this.destroy('read failed mid reply');
       },
     );
   }
@@ -389,19 +430,37 @@ export class NbdConnection implements ReceiveSink {
     this.maybeEnd();
   }
 
+  /**
+   * Draining stopped reading, so the peer's EOF is never seen and the
+   * socket would never emit 'close': once our FIN (or TLS close_notify) is
+   * out, the connection is over (proto.md: after NBD_CMD_DISC the server
+   * closes), so destroy it and release its descriptor.
+   */
   private maybeEnd(): void {
-    if (this.draining && this.inflightCount === 0 && !this.closed) {
+    if (this.draining && this.inflightCount === 0 && !this.closed && !this.ending) {
+      this.ending = true;
       // Let the corked batch flush first; end() closes TLS with close_notify.
-      process.nextTick(() => this.stream.end());
+      process.nextTick(this.endBound);
     }
   }
+
+  private readonly endBound = (): void => {
+    this.stream.end(this.destroyBound);
+  };
+
+  private readonly destroyBound = (): void => {
+    this.stream.destroy();
+  };
 
   private finish(): void {
     if (this.closed) return;
     this.closed = true;
     this.stream.off('data', this.onDataBound);
     if (this.receiver) this.receiver.sink = undefined;
-    this.onClosed();
+    this.direct = undefined;
+    this.held = undefined;
+    this.account.release();
+    this.onClosed(this.reason ?? 'peer closed');
   }
 }
 

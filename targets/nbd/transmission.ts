@@ -17,6 +17,7 @@ import type {
   ProtocolTarget,
   TargetView,
 } from '../../src/worker/contract.js';
+import { DEFAULT_REPLY_LIMITS, ReplyBudget } from '../../src/worker/reply-budget.js';
 import { DEFAULT_CONNECTION_LIMITS, NbdConnection, type ConnectionLimits } from './connection.js';
 import type { NbdHandOffState } from './state.js';
 
@@ -45,11 +46,14 @@ export function isNbdHandOffState(s: unknown): s is NbdHandOffState {
 export class NbdTarget implements ProtocolTarget {
   readonly receivesInto = true;
   private readonly sessions = new Map<number, Session>();
+  private readonly budget: ReplyBudget;
 
   constructor(
     private readonly target: TargetView,
     private readonly limits: ConnectionLimits = DEFAULT_CONNECTION_LIMITS,
-  ) {}
+  ) {
+    this.budget = target.replyBudget ?? ReplyBudget.local(DEFAULT_REPLY_LIMITS, (ms, fn) => target.setTimer(ms, fn));
+  }
 
   adopt(c: AdoptedConnection): void {
     const log = this.target.log.child({ target: this.target.name, sid: c.sid, conn: c.peer });
@@ -68,13 +72,13 @@ export class NbdTarget implements ProtocolTarget {
     }
     let resolveClosed!: () => void;
     const closed = new Promise<void>((r) => (resolveClosed = r));
-    const conn = new NbdConnection(c.stream, lun, state, log.child({ lun: state.lun }), this.limits, () => {
+    const conn = new NbdConnection(c.stream, lun, state, log.child({ lun: state.lun }), this.limits, this.budget.account(), (reason) => {
       this.sessions.delete(c.sid);
       this.target.report({ type: 'conn-close', sid: c.sid, cid: c.cid });
       this.target.report({ type: 'session-close', sid: c.sid });
       this.target.connectionDelta(-1);
       this.target.sessionDelta(-1);
-      log.info('nbd session closed');
+      log.info({ reason }, 'nbd session closed');
       resolveClosed();
     }, c.receiver);
     this.sessions.set(c.sid, { conn, lun: state.lun, closed });

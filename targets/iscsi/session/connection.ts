@@ -2,11 +2,19 @@
  * The socket shell of one full-feature-phase connection on the target loop:
  * framing, batched writes (cork now, uncork on nextTick), backpressure, and
  * NOP-In keep-alive pings. Protocol decisions live in Session.
+ *
+ * Backpressure: reading pauses while the socket's queue is full, while a
+ * partly sent Data-In sequence is finished, and while the connection holds
+ * more than the reply budget allows (src/worker/reply-budget.ts: read
+ * bytes of commands executing, plus the queue while it is full) or the
+ * daemon's budget is spent; PDUs already read wait in the framer and are
+ * taken up again when it clears.
  */
 import type { Duplex } from 'node:stream';
 import type { BlockDevice } from '../../../src/block/device.js';
 import { plainSocketFd } from '../../../src/util/socket-fd.js';
 import type { TargetView } from '../../../src/worker/contract.js';
+import { Over, type ReplyAccount } from '../../../src/worker/reply-budget.js';
 import { Op, RESERVED_TAG } from '../constants.js';
 import { encodePdu, PduFramer, type DigestSettings } from '../framer.js';
 import type { Draft, Pdu, PduViolation, TargetPdu } from '../pdu-types.js';
@@ -51,7 +59,24 @@ export class Connection {
   private pingSentAt = 0;
   private ticks = 0;
   private cancelTimer?: () => void;
+  /** Read bytes of commands executing on this connection (Session reserves them). */
+  private reservedBytes = 0;
+  private writeBlocked = false;
+  /** Over the reply budget: PDUs already framed wait until it clears. */
+  private stalled = false;
+  private flowPending = false;
+  private retrying = false;
+  private over: Over = Over.No;
+  private readonly account: ReplyAccount | undefined;
   private readonly onData = (chunk: Buffer) => this.receive(chunk);
+  private readonly flowBound = (): void => {
+    this.flowPending = false;
+    this.updateFlow();
+  };
+  private readonly retryBound = (): void => {
+    this.retrying = false;
+    this.updateFlow();
+  };
   /** Each cork() pairs with one uncork(): an early flush (sendFromDevice) or the pending tick, whichever runs first. */
   private readonly uncork = () => {
     if (!this.corked) return;
@@ -73,6 +98,22 @@ export class Connection {
     this.digests = { headerDigest: p.headerDigest, dataDigest: p.dataDigest };
     this.framer = new PduFramer({ ...this.digests, maxRecvDataSegmentLength: p.targetMrdsl });
     this.sockFd = plainSocketFd(stream);
+    this.account = target.replyBudget?.account();
+  }
+
+  /** A command that will send `bytes` of Data-In starts executing. */
+  reserve(bytes: number): void {
+    this.reservedBytes += bytes;
+  }
+
+  /** Its data is about to be queued (or it failed): it no longer counts as reserved. */
+  unreserve(bytes: number): void {
+    this.reservedBytes -= bytes;
+    if (this.stalled && !this.flowPending) {
+      // After the caller has queued its responses, not in the middle of them.
+      this.flowPending = true;
+      process.nextTick(this.flowBound);
+    }
   }
 
   get digestSettings(): DigestSettings {
@@ -128,7 +169,8 @@ export class Connection {
         this.held = undefined;
         let ok = true;
         for (const b of held) ok = this.stream.write(b);
-        if (ok) this.stream.resume();
+        if (!ok) this.writeBlocked = true;
+        this.updateFlow();
       },
       (err: unknown) => {
         // Part of the Data-In sequence is on the wire; ERL 0 cannot take it back.
@@ -145,7 +187,10 @@ export class Connection {
     this.stream.on('data', this.onData);
     this.stream.on('error', (err) => this.close(`socket error: ${err.message}`));
     this.stream.on('close', () => this.close('socket closed'));
-    this.stream.on('drain', () => this.stream.resume());
+    this.stream.on('drain', () => {
+      this.writeBlocked = false;
+      this.updateFlow();
+    });
     this.armTimer();
     if (leftover.length) this.receive(leftover);
     this.stream.resume();
@@ -166,7 +211,10 @@ export class Connection {
     let ok = true;
     for (const part of encodePdu(pdu, this.digests)) ok = this.stream.write(part);
     // Backpressure: stop reading (no new commands) until the socket drains.
-    if (!ok) this.stream.pause();
+    if (!ok) {
+      this.writeBlocked = true;
+      this.stream.pause();
+    }
   }
 
   /** StatSN for a response that carries status (§4.2.2.2). */
@@ -180,6 +228,7 @@ export class Connection {
     if (this.closed) return;
     this.closed = true;
     this.cancelTimer?.();
+    this.account?.release();
     this.stream.off('data', this.onData);
     // Let queued responses (e.g. the Logout Response) go out before the FIN.
     this.stream.end();
@@ -193,7 +242,38 @@ export class Connection {
     if (this.closed) return;
     this.lastRx = this.ticks;
     this.framer.push(chunk);
+    if (!this.stalled) this.takePdus();
+  }
+
+  private overBudget(): boolean {
+    if (!this.account) return false;
+    this.over = this.account.update(this.reservedBytes + (this.writeBlocked ? this.stream.writableLength : 0));
+    return this.over !== Over.No;
+  }
+
+  /** Over the budget: stop reading and taking PDUs; a wait on the daemon's budget is polled. */
+  private stall(): void {
+    this.stalled = true;
+    this.stream.pause();
+    if (this.over === Over.Daemon && !this.retrying) {
+      this.retrying = true;
+      this.account!.retryLater(this.retryBound);
+    }
+  }
+
+  /** Resume reading (and the PDUs a stall left in the framer) once nothing holds it back. */
+  private updateFlow(): void {
+    if (this.closed || this.held || this.writeBlocked) return;
+    if (this.overBudget()) return this.stall();
+    const was = this.stalled;
+    this.stalled = false;
+    this.stream.resume();
+    if (was) this.takePdus();
+  }
+
+  private takePdus(): void {
     for (;;) {
+      if (this.overBudget()) return this.stall();
       const pdu = this.framer.next();
       if (pdu === undefined || this.closed) return;
       if ('opcode' in pdu && pdu.opcode === Op.NOP_OUT && pdu.ttt === this.pingTtt && pdu.ttt !== RESERVED_TAG) this.pingTtt = RESERVED_TAG;

@@ -221,6 +221,7 @@ export class Session implements ConnectionOwner, TmfHost {
       taskTag: task.itt,
       canSendFromDevice: conn.canSendFromDevice,
     };
+    if (task.readLength > 0) conn.reserve((task.reservedBytes = task.readLength));
     const now = this.scsi.execute(cmd);
     if (!(now instanceof Promise)) return this.complete(conn, task, now);
     task.settled = now.then(
@@ -231,6 +232,10 @@ export class Session implements ConnectionOwner, TmfHost {
 
   private complete(conn: Connection, task: Task, result: ScsiResult): void {
     if (this.tasks.get(task.itt) === task) this.tasks.delete(task.itt);
+    if (task.reservedBytes > 0) {
+      conn.unreserve(task.reservedBytes); // from here the data is counted in the socket's queue
+      task.reservedBytes = 0;
+    }
     if (task.aborted || conn.closed) return; // aborted: no response (§4.2.3.3)
     const limits = { maxSegment: conn.maxSendSegment, maxBurstLength: this.params.maxBurstLength };
     const deferred = result.dataInFrom;
@@ -238,6 +243,7 @@ export class Session implements ConnectionOwner, TmfHost {
       if (this.sendFromDevice(conn, task, result, deferred, limits)) return;
       // Nothing went out: read the data the ordinary way and answer with that.
       this.tasks.set(task.itt, task);
+      conn.reserve((task.reservedBytes = task.readLength));
       task.settled = deferred.read().then(
         (r) => this.complete(conn, task, r),
         () => this.complete(conn, task, { status: 0x02, transferLength: task.edtl, sense: HARDWARE_ERROR_SENSE }),

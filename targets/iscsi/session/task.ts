@@ -31,6 +31,8 @@ export class Task {
   /** Its CmdSN turn came (or it was immediate). */
   delivered = false;
   executing = false;
+  /** Read bytes held against the connection's reply budget while it executes (Connection.reserve). */
+  reservedBytes = 0;
   aborted = false;
   /** Settles when the SCSI execution finished (for TMF waits). */
   settled?: Promise<void>;

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -165,6 +165,18 @@ describe('save: atomic, round-trips', () => {
       await saveConfigAtomic(path, r.config); // overwrite works
       expect(readFileSync(path, 'utf8')).toBe(stringifyConfig(r.config));
     }
+  });
+
+  it('replyBudget sizes (#12 item 3) load with units and survive a save', async () => {
+    const src = join(dir, 'budget.yaml');
+    writeFileSync(src, 'replyBudget:\n  perConnection: 8MiB\n  daemon: 1GiB\ntargets: []\n');
+    const r = await loadConfigFile(src);
+    if (!r.ok) throw new Error(r.errors.map(formatIssue).join('\n'));
+    expect(r.config.replyBudget).toEqual({ perConnection: 8 << 20, daemon: 1 << 30 });
+    const path = join(dir, 'budget-saved.yaml');
+    await saveConfigAtomic(path, r.config);
+    const back = await loadConfigFile(path);
+    expect(back.ok && back.config.replyBudget).toEqual(r.config.replyBudget);
   });
 
   it('leaves no temporary files behind', async () => {
