@@ -42,6 +42,13 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
 
 /** Corked reply bytes that are flushed without waiting for the check phase. */
 const FLUSH_AT_BYTES = 128 * 1024;
+/**
+ * After NBD_CMD_DISC (or a drain) our last replies and FIN get this long to
+ * reach a peer that has stopped reading; then the socket is destroyed, so
+ * a client that disconnects but never reads nor closes cannot keep its
+ * descriptor, session and reply memory (#12 item 1: released within a second).
+ */
+const CLOSE_LINGER_MS = 1000;
 /** Socket reads land here between requests (SocketReceiver). */
 const RECEIVE_BUFFER_BYTES = 64 * 1024;
 /** Write payloads at least this long are read into their own buffer, not gathered from receive buffers. */
@@ -446,6 +453,10 @@ export class NbdConnection implements ReceiveSink {
 
   private readonly endBound = (): void => {
     this.stream.end(this.destroyBound);
+    if (this.stream.destroyed) return;
+    const linger = setTimeout(this.destroyBound, CLOSE_LINGER_MS);
+    linger.unref();
+    this.stream.once('close', () => clearTimeout(linger));
   };
 
   private readonly destroyBound = (): void => {

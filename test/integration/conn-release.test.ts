@@ -120,6 +120,25 @@ describe('connections release their resources on every kind of disconnect', () =
     await expectReleased();
   }, 180_000);
 
+  it('NBD: a client that sends NBD_CMD_DISC behind unread replies, then neither reads nor closes, is released', async () => {
+    const conns = [];
+    for (let i = 0; i < 4; i++) {
+      const c = await nbdTransmission(d.nbdPort!, 'disk', i % 2 === 0);
+      c.sock.pause(); // stops reading: the replies fill both socket buffers
+      for (let k = 0; k < 12; k++) c.write(request(false, 0, 0, BigInt(k), BigInt(k * MiB), BigInt(MiB)));
+      c.write(request(false, 2, 0, 99n, 0n, 0n)); // NBD_CMD_DISC
+      conns.push(c);
+    }
+    try {
+      // The replies never drain, so only the close linger ends these connections.
+      const back = await eventually(async () => (await holdings(d, ['nbd'])).connections === 0, 3000);
+      expect(back).toBe(true);
+      await expectReleased();
+    } finally {
+      for (const c of conns) c.sock.destroy();
+    }
+  }, 60_000);
+
   it(`iSCSI: ${CLEAN / 2} logouts (iscsi-inq, iscsi-ls) and ${ABRUPT / 2} abrupt disconnects (TCP close without logout, RST mid-command)`, async () => {
     await inParallel(CLEAN / 2, WIDTH, async (i) => {
       if (i % 5 === 0) await ok('iscsi-ls', ['-s', `iscsi://127.0.0.1:${d.iscsiPort}`]);

@@ -19,6 +19,9 @@ import { Op, RESERVED_TAG } from '../constants.js';
 import { encodePdu, PduFramer, type DigestSettings } from '../framer.js';
 import type { Draft, Pdu, PduViolation, TargetPdu } from '../pdu-types.js';
 
+/** After we close, queued responses (a Logout Response) get this long to reach a peer that may have stopped reading. */
+const CLOSE_LINGER_MS = 1000;
+
 export interface ConnectionOwner {
   handlePdu(conn: Connection, pdu: Pdu | PduViolation): void;
   connectionClosed(conn: Connection, reason: string): void;
@@ -232,7 +235,8 @@ export class Connection {
     this.stream.off('data', this.onData);
     // Let queued responses (e.g. the Logout Response) go out before the FIN.
     this.stream.end();
-    const destroy = setTimeout(() => this.stream.destroy(), 2000);
+    // A peer that stops reading must not keep the socket: released within a second (#12 item 1).
+    const destroy = setTimeout(() => this.stream.destroy(), CLOSE_LINGER_MS);
     destroy.unref?.();
     this.stream.once('close', () => clearTimeout(destroy));
     this.owner.connectionClosed(this, reason);
