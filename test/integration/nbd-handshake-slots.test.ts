@@ -83,11 +83,15 @@ describe('NBD handshake slots under 1,500 idle connections', () => {
     const m = /opened=(\d+) closed_by_server=(\d+)/.exec(last);
     expect(m, last).not.toBeNull();
     const closedByServer = Number(m![2]);
-    expect(closedByServer).toBeGreaterThanOrEqual(IDLE - 300);
+    // At most 100 of the 1,500 may stay (the per-address limit), so the server
+    // must have turned at least 1,400 away; how many of those closes the peers
+    // noticed before they stopped depends on the machine's load.
+    const mustTurnAway = IDLE - 100;
+    expect(closedByServer).toBeGreaterThan(0);
     // The counts since the last line come out when its 10 s window ends.
     const turnedAwayNow = (): number => summaries(daemon!).reduce((n, s) => n + s.evicted + s.refused, 0);
     const deadline = Date.now() + 15_000;
-    while (Date.now() < deadline && turnedAwayNow() < closedByServer) await new Promise((r) => setTimeout(r, 200));
+    while (Date.now() < deadline && turnedAwayNow() < Math.max(closedByServer, mustTurnAway)) await new Promise((r) => setTimeout(r, 200));
     const elapsedMs = Date.now() - started;
 
     const lines = summaries(daemon);
@@ -95,7 +99,7 @@ describe('NBD handshake slots under 1,500 idle connections', () => {
     // One line at once, then at most one per 10 s window: not one per connection.
     expect(lines.length).toBeLessThanOrEqual(2 + Math.ceil(elapsedMs / 10_000));
     const turnedAway = lines.reduce((n, s) => n + s.evicted + s.refused, 0);
-    expect(turnedAway).toBeGreaterThanOrEqual(closedByServer);
+    expect(turnedAway).toBeGreaterThanOrEqual(Math.max(closedByServer, mustTurnAway));
     expect(lines[0]).toMatchObject({ maxHandshakes: 300, maxHandshakesPerAddress: 100, handshakeTimeoutMs: 20_000 });
     for (const s of lines) expect(s.handshakes).toBeLessThanOrEqual(100); // the per-address limit from the config held
     process.stdout.write(`nbdinfo under ${IDLE} idle peers: ${waitedMs} ms; ${turnedAway} turned away in ${lines.length} log lines; peers: ${last}\n`);
