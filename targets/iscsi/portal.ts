@@ -23,7 +23,8 @@ import type { IscsiDirectory, IscsiHandOffState } from './directory.js';
 import { buildSendTargets, DiscoverySession } from './discovery.js';
 import { encodePdu, encodePduBuffer, PduFramer, type DigestSettings } from './framer.js';
 import { LoginEngine, type AuthFailureKind, type LoginAction, type LoginResult } from './login/engine.js';
-import { AuthThrottle, LogLimiter, type ThrottleOptions } from './login/throttle.js';
+import { LogLimiter } from '../../src/obs/log-limiter.js';
+import { AuthThrottle, type ThrottleOptions } from './login/throttle.js';
 import { isViolation, type Draft, type Pdu, type PduViolation, type TargetPdu } from './pdu-types.js';
 
 export interface IscsiPortalOptions {

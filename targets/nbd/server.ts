@@ -15,8 +15,10 @@
  */
 import fs from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import { LogLimiter } from '../../src/obs/log-limiter.js';
 import {
   AdmissionReport,
   DEFAULT_ADMISSION_LIMITS,
@@ -94,6 +96,8 @@ export class NbdServer {
   private readonly listeners: Listener[] = [];
   private readonly tls: NbdTls | undefined;
   private shuttingDown = false;
+  /** Failed TLS handshakes are a peer's to repeat at will (a PSK guesser): their log lines are limited. */
+  readonly tlsFailureLog = new LogLimiter(10, 10_000);
 
   constructor(readonly options: NbdServerOptions) {
     this.tls = options.tls ? new NbdTls(options.tls) : undefined;
@@ -346,7 +350,8 @@ class HandshakeSession implements AdmissionEntry {
         this.perform(this.engine.step({ type: 'tls-established' }));
       },
       (err) => {
-        this.log.warn({ err }, 'nbd TLS handshake failed');
+        const ok = this.server.tlsFailureLog.take(performance.now());
+        if (ok) this.log.warn(ok.suppressed ? { err, suppressed: ok.suppressed } : { err }, 'nbd TLS handshake failed');
         this.destroy();
       },
     );

@@ -165,34 +165,3 @@ export function sourceKey(address: string): string {
   const groups = tail === undefined ? left : [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
   return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
 }
-
-/**
- * At most `burst` log lines per `intervalMs`; the rest are counted and the
- * count goes with the next line that is let through. Pure (time is an argument).
- */
-export class LogLimiter {
-  private windowStart = -Infinity;
-  private used = 0;
-  private suppressed = 0;
-
-  constructor(
-    private readonly burst = 10,
-    private readonly intervalMs = 10_000,
-  ) {}
-
-  /** undefined = stay quiet; otherwise log, mentioning `suppressed` lines dropped since the last one. */
-  take(now: number): { suppressed: number } | undefined {
-    if (now - this.windowStart >= this.intervalMs) {
-      this.windowStart = now;
-      this.used = 0;
-    }
-    if (this.used >= this.burst) {
-      this.suppressed++;
-      return undefined;
-    }
-    this.used++;
-    const out = { suppressed: this.suppressed };
-    this.suppressed = 0;
-    return out;
-  }
-}

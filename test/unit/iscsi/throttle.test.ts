@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { throttleFromEnv } from '../../../src/bin/iscsi-frontend.js';
-import { AuthThrottle, LogLimiter, sourceKey } from '../../../targets/iscsi/login/throttle.js';
+import { LogLimiter } from '../../../src/obs/log-limiter.js';
+import { AuthThrottle, sourceKey } from '../../../targets/iscsi/login/throttle.js';
 
 /** One judged failure at `now`; returns the wait the throttle imposed. */
 function fail(t: AuthThrottle, who: { address: string; account?: string }, now: number): number {
