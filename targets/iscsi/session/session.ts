@@ -4,6 +4,8 @@
  * (§4.2.5), NOP, Text (SendTargets), Logout (§11.14), SNACK (ERL 0: rejected).
  * Task management lives in tmf.ts. Connections are shells (connection.ts).
  */
+import { performance } from 'node:perf_hooks';
+import { LogLimiter } from '../../../src/obs/log-limiter.js';
 import type { TargetView } from '../../../src/worker/contract.js';
 import type { DataDirection, DeferredDataIn, ScsiNexus, ScsiResult, ScsiTargetServer, TaskAttribute } from '../../scsi/types.js';
 import { LogoutReason, LogoutResponse, Op, RejectReason, RESERVED_TAG } from '../constants.js';
@@ -49,6 +51,8 @@ export class Session implements ConnectionOwner, TmfHost {
   closed = false;
   private nextTtt = 1;
   private readonly text = new TextContinuation();
+  /** Data-Out sequence errors logged: at most 10 per 10 s per session. */
+  private readonly dataErrorLog = new LogLimiter(10, 10_000);
 
   constructor(
     readonly sid: number,
@@ -189,7 +193,9 @@ export class Session implements ConnectionOwner, TmfHost {
       task.aborted = true;
       this.tasks.delete(task.itt);
       this.window.remove((item) => item.task === task);
-      this.host.target.log.warn({ target: this.host.target.name, sid: this.sid, conn: conn.peer, itt: pdu.itt, err }, 'iscsi data-out sequence error');
+      // The initiator can repeat this at will (one bad Data-Out per command): limited.
+      const ok = this.dataErrorLog.take(performance.now());
+      if (ok) this.host.target.log.warn({ target: this.host.target.name, sid: this.sid, conn: conn.peer, itt: pdu.itt, err, ...(ok.suppressed ? { suppressed: ok.suppressed } : {}) }, 'iscsi data-out sequence error');
       return;
     }
     this.sendR2Ts(conn, task);

@@ -55,9 +55,9 @@ afterEach(() => {
   cleanup = [];
 });
 
-function setup(keys: [string, string][] = []) {
+function setup(keys: [string, string][] = [], log = pino({ level: 'silent' })) {
   const counters = new PlainCounters();
-  const target = new LocalTarget(1, 'iqn.t', pino({ level: 'silent' }), counters, () => {});
+  const target = new LocalTarget(1, 'iqn.t', log, counters, () => {});
   target.addLun(new Lun(1, new MemoryDevice({ sizeBytes: 1 << 20 }), defaultLunParams('s1'), counters, '/tmp'));
   const scsi = new ScriptedScsi();
   const proto = new IscsiTarget(target, () => scsi);
@@ -143,6 +143,23 @@ describe('full feature phase', () => {
     expect(s.scsi.calls).toHaveLength(1);
     const out = s.scsi.calls[0]!.cmd.dataOut!;
     expect([out.length, out[0], out[19999]]).toEqual([20000, 1, 2]);
+  });
+
+  test('broken Data-Out sequences are each rejected, but logged at most 10 times (a peer can repeat them)', async () => {
+    const lines: string[] = [];
+    const s = setup([], pino({ level: 'warn' }, { write: (l: string) => void lines.push(l) }));
+    const N = 30;
+    for (let i = 0; i < N; i++) {
+      s.cmd(100 + i, 1 + i, { write: true, edtl: 4096 });
+      // Unsolicited data although InitialR2T=Yes: a data sequence error (§7.1.4).
+      s.send({ opcode: Op.DATA_OUT, final: true, lun: lunFromNumber(1), itt: 100 + i, ttt: RESERVED_TAG, expStatSN: 0, dataSN: 0, bufferOffset: 0, data: Buffer.alloc(4096) });
+    }
+    await tick();
+    await tick();
+    expect(s.got.filter((p) => p.opcode === Op.REJECT)).toHaveLength(N);
+    const logged = lines.filter((l) => l.includes('iscsi data-out sequence error'));
+    expect(logged.length).toBeGreaterThan(0);
+    expect(logged.length).toBeLessThanOrEqual(10);
   });
 
   test('ABORT TASK waits for the in-flight command and suppresses its response', async () => {
