@@ -3,8 +3,9 @@
  * idle peers cannot keep a client that is talking out, and what is turned
  * away is logged at most once per window.
  */
-import { describe, expect, it } from 'vitest';
-import { AdmissionReport, AdmissionTable, peerKey, type AdmissionEntry } from '../../../src/util/admission.js';
+import { describe, expect, it, vi } from 'vitest';
+import { AdmissionLog } from '../../../src/util/admission-log.js';
+import { AdmissionReport, AdmissionTable, peerKey, type AdmissionCounts, type AdmissionEntry } from '../../../src/util/admission.js';
 
 interface Conn extends AdmissionEntry {
   id: string;
@@ -137,5 +138,34 @@ describe('AdmissionReport', () => {
     expect(r.due(30_000)).toBeUndefined();
     expect(r.nextDueAt()).toBeUndefined();
     expect(r.record('timedOut', undefined, 30_000)).toEqual({ evicted: 0, refused: 0, timedOut: 1 });
+  });
+});
+
+describe('AdmissionLog', () => {
+  it('emits the first event at once, the rest when the window ends (also if the timer wakes early), what is pending on flush', () => {
+    vi.useFakeTimers();
+    try {
+      let now = 0;
+      const lines: AdmissionCounts[] = [];
+      const log = new AdmissionLog(10_000, (c) => lines.push(c), () => now);
+      log.record('evicted', '127.0.0.1');
+      for (let i = 0; i < 100; i++) log.record('refused', '127.0.0.1');
+      expect(lines).toEqual([{ evicted: 1, refused: 0, timedOut: 0, topAddress: '127.0.0.1', topAddressCount: 1 }]);
+      now = 9_999; // the clock lags the timer by a millisecond: still pending, tried again
+      vi.advanceTimersByTime(10_000);
+      expect(lines).toHaveLength(1);
+      now = 10_000;
+      vi.advanceTimersByTime(1);
+      expect(lines[1]).toEqual({ evicted: 0, refused: 100, timedOut: 0, topAddress: '127.0.0.1', topAddressCount: 100 });
+      now = 12_000;
+      log.record('timedOut', undefined);
+      expect(lines).toHaveLength(2);
+      log.flush();
+      expect(lines[2]).toEqual({ evicted: 0, refused: 0, timedOut: 1 });
+      vi.advanceTimersByTime(20_000);
+      expect(lines).toHaveLength(3);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
