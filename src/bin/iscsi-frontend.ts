@@ -4,11 +4,18 @@
  * loops. Runs on the main thread.
  */
 import { parseHostPort } from '../config/address.js';
-import { ISCSI_DEFAULT_PORT } from '../config/schema.js';
+import { ISCSI_DEFAULT_PORT, type DaemonConfig } from '../config/schema.js';
 import type { DaemonServices, Frontend } from '../mgmt/daemon.js';
 import type { Registry, TargetRecord } from '../mgmt/registry.js';
 import { iscsiAuthFailures } from '../obs/metrics.js';
-import { IscsiPortal, type ChapAccount, type IscsiDirectory, type IscsiTargetEntry, type ThrottleOptions } from '../../targets/iscsi/index.js';
+import {
+  IscsiPortal,
+  type ChapAccount,
+  type IscsiDirectory,
+  type IscsiPortalOptions,
+  type IscsiTargetEntry,
+  type ThrottleOptions,
+} from '../../targets/iscsi/index.js';
 
 /** Target parameters that are ours or tgt's, not iSCSI login keys. */
 const NON_KEY_PARAMS = new Set(['RedirectAddress', 'RedirectPort', 'RedirectReason', 'TargetAlias', 'nop_interval', 'nop_count', 'state']);
@@ -108,12 +115,23 @@ export function throttleFromEnv(env: NodeJS.ProcessEnv): Partial<ThrottleOptions
   return out;
 }
 
+/** The login limits of docs/config.md `iscsi.*`; unset keys keep the portal's defaults. */
+export function iscsiLoginLimits(cfg: DaemonConfig): Pick<IscsiPortalOptions, 'maxLogins' | 'maxLoginsPerAddress' | 'loginTimeoutMs'> {
+  const i = cfg.iscsi ?? {};
+  return {
+    ...(i.maxLogins !== undefined ? { maxLogins: i.maxLogins } : {}),
+    ...(i.maxLoginsPerAddress !== undefined ? { maxLoginsPerAddress: i.maxLoginsPerAddress } : {}),
+    ...(i.loginTimeoutSeconds !== undefined ? { loginTimeoutMs: i.loginTimeoutSeconds * 1000 } : {}),
+  };
+}
+
 export function iscsiFrontend(services: DaemonServices): Frontend {
   const portal = new IscsiPortal({
     directory: iscsiDirectory(services),
     log: services.log,
     throttle: throttleFromEnv(process.env),
     onAuthFailure: (kind) => iscsiAuthFailures.inc({ kind }),
+    ...iscsiLoginLimits(services.config()),
   });
   return {
     protocol: 'iscsi',

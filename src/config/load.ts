@@ -58,6 +58,10 @@ export const CONFIG_SPEC: Spec = {
     logLevel: { t: 'enum', values: LOG_LEVELS }, dataDir: str, singleLoop: bool, naaCompanyId: str,
     accounts: { t: 'list', of: { t: 'object', required: ['user', 'password'], fields: { user: str, password: str } } },
     discovery: { t: 'object', fields: { incomingUsers: strList, outgoingUser: str } },
+    iscsi: {
+      t: 'object',
+      fields: { maxLogins: int(1, 1_000_000), maxLoginsPerAddress: int(1, 1_000_000), loginTimeoutSeconds: int(1, 3600) },
+    },
     nbd: {
       t: 'object',
       fields: {

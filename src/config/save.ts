@@ -32,6 +32,7 @@ function ordered(c: DaemonConfig): Record<string, unknown> {
     naaCompanyId: c.naaCompanyId,
     accounts: c.accounts.map((a) => ({ user: a.user, password: a.password })),
     discovery: compact({ incomingUsers: c.discovery.incomingUsers, outgoingUser: c.discovery.outgoingUser }),
+    iscsi: c.iscsi === undefined ? undefined : compact({ ...c.iscsi }),
     nbd: c.nbd === undefined ? undefined : compact({ ...c.nbd }),
     replyBudget: c.replyBudget === undefined ? undefined : compact({ ...c.replyBudget }),
     targets: c.targets.map(orderedTarget),

@@ -94,6 +94,16 @@ export interface NbdConfig {
   unixSocketMode?: string;
 }
 
+/** iSCSI portal options (docs/config.md `iscsi`). */
+export interface IscsiConfig {
+  /** Connections in login (or a Discovery session) at once, per portal listener (default 1024). */
+  maxLogins?: number;
+  /** Connections in login (or a Discovery session) at once from one peer address, per portal listener (default 128). */
+  maxLoginsPerAddress?: number;
+  /** Seconds a connection may take to finish login (default 15). */
+  loginTimeoutSeconds?: number;
+}
+
 export interface DaemonConfig {
   /** "addr:port" / "[v6]:port"; empty = iSCSI off. */
   iscsiPortals: string[];
@@ -110,6 +120,7 @@ export interface DaemonConfig {
   accounts: AccountConfig[];
   /** Accounts bound globally for iSCSI SendTargets discovery. */
   discovery: { incomingUsers: string[]; outgoingUser?: string };
+  iscsi?: IscsiConfig;
   nbd?: NbdConfig;
   /** Memory for requests in flight and unsent replies (bytes); defaults in src/worker/reply-budget.ts. */
   replyBudget?: { perConnection?: number; daemon?: number };

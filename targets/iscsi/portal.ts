@@ -9,6 +9,15 @@
  * and the *encoded final Login Response*, which the target loop sends — so no
  * byte of the full feature phase is ever read or written by this thread.
  *
+ * Login slots (src/util/admission.ts): at most `maxLogins` connections per
+ * listener and `maxLoginsPerAddress` per peer address are in login (or in a
+ * Discovery session, which stays on this thread until it closes). At a
+ * limit the newest connection gets in and the oldest one that has sent
+ * nothing is closed, else one quiet for 1 s, else the newcomer is refused;
+ * so idle TCP connections cannot exhaust the daemon's descriptors or keep a
+ * real initiator out. What is turned away is logged in rate-limited
+ * summaries (`iscsi login slots: ...`).
+ *
  * Failed CHAP logins are throttled (login/throttle.ts): the engine asks for a
  * `wait` before a throttled outcome and the connection performs it with its
  * own timer (other logins go on); login-failure log lines are rate-limited
@@ -18,6 +27,8 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import { AdmissionTable, DEFAULT_ADMISSION_LIMITS, peerKey, type AdmissionCounts, type AdmissionEntry } from '../../src/util/admission.js';
+import { AdmissionLog } from '../../src/util/admission-log.js';
 import { Op } from './constants.js';
 import type { IscsiDirectory, IscsiHandOffState } from './directory.js';
 import { buildSendTargets, DiscoverySession } from './discovery.js';
@@ -32,6 +43,12 @@ export interface IscsiPortalOptions {
   log: Logger;
   /** Close connections that have not finished login in time (default 15 s). */
   loginTimeoutMs?: number;
+  /** Connections in login or discovery at once, per listener (default 1024). */
+  maxLogins?: number;
+  /** Connections in login or discovery at once from one peer address, per listener (default 128). */
+  maxLoginsPerAddress?: number;
+  /** At most one log line per listener in this time about evicted, refused and timed-out connections (default 10 s). */
+  admissionLogIntervalMs?: number;
   /** Randomness source (CHAP challenges); tests may pin it. */
   random?: (n: number) => Buffer;
   /** Failed-authentication throttle settings (defaults: DEFAULT_THROTTLE). */
@@ -54,9 +71,50 @@ interface PortalShared {
 /** During login the default MaxRecvDataSegmentLength (8192) applies; allow headroom. */
 const LOGIN_MAX_SEGMENT = 65536;
 
+export const DEFAULT_LOGIN_TIMEOUT_MS = 15_000;
+
+function endpoint(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/** One listening socket with its own login slots. */
+class Listener {
+  readonly table: AdmissionTable<PortalConnection>;
+  readonly log: AdmissionLog;
+
+  constructor(
+    readonly server: net.Server,
+    /** "127.0.0.1:3260" or "[::1]:3260", the bound port once listening. */
+    public name: string,
+    shared: PortalShared,
+  ) {
+    const o = shared.opts;
+    this.table = new AdmissionTable({
+      ...DEFAULT_ADMISSION_LIMITS,
+      ...(o.maxLogins !== undefined ? { maxPerListener: o.maxLogins } : {}),
+      ...(o.maxLoginsPerAddress !== undefined ? { maxPerAddress: o.maxLoginsPerAddress } : {}),
+    });
+    this.log = new AdmissionLog(o.admissionLogIntervalMs ?? 10_000, (counts) => this.logSlots(o, counts), shared.now);
+  }
+
+  private logSlots(o: IscsiPortalOptions, counts: AdmissionCounts): void {
+    const limits = this.table.limits;
+    o.log.warn(
+      {
+        portal: this.name,
+        ...counts,
+        logins: this.table.size,
+        maxLogins: limits.maxPerListener,
+        maxLoginsPerAddress: limits.maxPerAddress,
+        loginTimeoutMs: o.loginTimeoutMs ?? DEFAULT_LOGIN_TIMEOUT_MS,
+      },
+      'iscsi login slots: idle connections evicted, refused or timed out',
+    );
+  }
+}
+
 export class IscsiPortal {
-  private readonly servers: net.Server[] = [];
-  private readonly live = new Set<net.Socket>();
+  private readonly listeners: Listener[] = [];
   private readonly shared: PortalShared;
 
   constructor(opts: IscsiPortalOptions) {
@@ -70,12 +128,15 @@ export class IscsiPortal {
 
   /** Listen on address:port (port 0 = ephemeral); resolves to the bound address. */
   listen(address: string, port: number): Promise<{ address: string; port: number }> {
-    const server = net.createServer((socket) => this.accept(socket));
-    this.servers.push(server);
+    const server = net.createServer();
+    const listener = new Listener(server, endpoint(address, port), this.shared);
+    server.on('connection', (socket: net.Socket) => this.accept(listener, socket));
+    this.listeners.push(listener);
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen({ host: address, port }, () => {
         const a = server.address() as net.AddressInfo;
+        listener.name = endpoint(a.address, a.port);
         resolve({ address: a.address, port: a.port });
       });
     });
@@ -83,25 +144,41 @@ export class IscsiPortal {
 
   /** Connections still in login or discovery on this portal (handed-off ones are not ours). */
   get openConnections(): number {
-    return this.live.size;
+    return this.listeners.reduce((n, l) => n + l.table.size, 0);
   }
 
   /** Stop listening and drop connections still in login or discovery (handed-off ones are not ours). */
   async close(): Promise<void> {
-    for (const s of this.live) s.destroy();
-    this.live.clear();
-    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-    this.servers.length = 0;
+    for (const l of this.listeners) {
+      for (const c of [...l.table.entries()]) c.destroy();
+      l.log.flush();
+    }
+    await Promise.all(this.listeners.map((l) => new Promise<void>((r) => l.server.close(() => r()))));
+    this.listeners.length = 0;
   }
 
-  private accept(socket: net.Socket): void {
+  private accept(listener: Listener, socket: net.Socket): void {
+    const now = this.shared.now();
+    const address = peerKey(socket.remoteAddress);
+    const decision = listener.table.admit(address, now);
+    if (!decision.admit) {
+      socket.destroy();
+      listener.log.record('refused', address);
+      return;
+    }
+    if (decision.evict) {
+      decision.evict.destroy();
+      listener.log.record('evicted', decision.evict.peerAddress);
+    }
     socket.setNoDelay(true);
-    this.live.add(socket);
-    new PortalConnection(socket, this.shared, () => this.live.delete(socket)).start();
+    const conn = new PortalConnection(socket, this.shared, listener, address, now);
+    listener.table.add(conn);
+    conn.start();
   }
 }
 
-class PortalConnection {
+/** One connection in login, then (Discovery) in its full feature phase; an entry of its listener's login slots. */
+class PortalConnection implements AdmissionEntry {
   private readonly framer = new PduFramer({ headerDigest: false, dataDigest: false, maxRecvDataSegmentLength: LOGIN_MAX_SEGMENT });
   private readonly engine: LoginEngine;
   private discovery?: DiscoverySession;
@@ -110,16 +187,23 @@ class PortalConnection {
   /** A throttled outcome waiting to be sent. */
   private waitTimer?: NodeJS.Timeout;
   private done = false;
+  /** Out of the login slots (closed or handed off). */
+  private released = false;
   private readonly peer: string;
   private readonly opts: IscsiPortalOptions;
+  lastActivityAt: number;
+  bytesReceived = 0;
   private readonly onData = (chunk: Buffer) => this.receive(chunk);
 
   constructor(
     private readonly socket: net.Socket,
     private readonly shared: PortalShared,
-    private readonly forget: () => void,
+    private readonly listener: Listener,
+    readonly peerAddress: string | undefined,
+    readonly acceptedAt: number,
   ) {
     this.opts = shared.opts;
+    this.lastActivityAt = acceptedAt;
     this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
     const address = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     this.engine = new LoginEngine({
@@ -137,9 +221,17 @@ class PortalConnection {
     this.socket.on('error', () => this.socket.destroy());
     this.socket.on('close', () => this.finish());
     this.timer = setTimeout(() => {
-      this.logFailure({ conn: this.peer }, 'iscsi login timed out');
-      this.socket.destroy();
-    }, this.opts.loginTimeoutMs ?? 15_000);
+      // Counted in the login-slots summary, not the login-failure lines: a flood of idle peers must not crowd those out.
+      this.listener.log.record('timedOut', this.peerAddress);
+      this.destroy();
+    }, this.opts.loginTimeoutMs ?? DEFAULT_LOGIN_TIMEOUT_MS);
+  }
+
+  /** Evicted, timed out or the portal closing: the slot is free at once, not when the close event comes. */
+  destroy(): void {
+    this.done = true;
+    this.socket.destroy();
+    this.finish();
   }
 
   private tpgt(): number {
@@ -154,10 +246,13 @@ class PortalConnection {
     if (this.timer) clearTimeout(this.timer);
     if (this.waitTimer) clearTimeout(this.waitTimer);
     this.waitTimer = undefined;
-    this.forget();
+    if (this.released) return;
+    this.released = true;
+    this.listener.table.remove(this);
   }
 
   private receive(chunk: Buffer): void {
+    this.listener.table.received(this, chunk.length, this.shared.now());
     if (this.waitTimer) return this.dropPipelined();
     this.framer.push(chunk);
     while (!this.done) {
@@ -204,6 +299,8 @@ class PortalConnection {
       const rest = actions.slice(i + 1);
       this.waitTimer = setTimeout(() => {
         this.waitTimer = undefined;
+        // The peer was waiting on us, not stalled: its turn starts when the delayed response goes out.
+        this.lastActivityAt = this.shared.now();
         if (!this.socket.destroyed) this.performAll(rest);
       }, action.ms);
       return;

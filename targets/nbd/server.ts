@@ -1,7 +1,7 @@
 /**
  * The NBD portal on the main thread (management plane): accepts TCP and
  * Unix-socket connections, admits them to a handshake slot
- * (handshake-admission.ts: per-listener and per-address limits, idle peers
+ * (src/util/admission.ts: per-listener and per-address limits, idle peers
  * evicted first), runs option haggling (handshake.ts) and hands each
  * connection that reaches transmission to its target's loop through
  * `NbdDirectory.handOff`.
@@ -19,14 +19,8 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { LogLimiter } from '../../src/obs/log-limiter.js';
-import {
-  AdmissionReport,
-  DEFAULT_ADMISSION_LIMITS,
-  HandshakeTable,
-  peerKey,
-  type AdmissionCounts,
-  type AdmissionEntry,
-} from './handshake-admission.js';
+import { AdmissionTable, DEFAULT_ADMISSION_LIMITS, peerKey, type AdmissionCounts, type AdmissionEntry } from '../../src/util/admission.js';
+import { AdmissionLog, type TurnedAway } from '../../src/util/admission-log.js';
 import { HandshakeEngine, type HandshakeAction, type HandshakeConfig, type NbdExportLookup } from './handshake.js';
 import type { NbdHandOffState } from './state.js';
 import { NbdTls, type NbdTlsConfig } from './tls.js';
@@ -54,7 +48,7 @@ export interface NbdServerOptions {
   tls?: NbdTlsConfig;
   /** Option haggling must finish within this time (default 10 s, as qemu-nbd's --handshake-limit). */
   handshakeTimeoutMs?: number;
-  /** Connections in option haggling at once, per listener (default 1024); see handshake-admission.ts. */
+  /** Connections in option haggling at once, per listener (default 1024); see src/util/admission.ts. */
   maxHandshakes?: number;
   /** Connections in option haggling at once from one peer address, per listener (default 128). */
   maxHandshakesPerAddress?: number;
@@ -72,23 +66,23 @@ function endpoint(address: string | undefined, port: number | undefined): string
 
 /** One listening socket with its own handshake table. */
 class Listener {
-  readonly table: HandshakeTable<HandshakeSession>;
-  readonly report: AdmissionReport;
-  reportTimer: NodeJS.Timeout | undefined;
+  readonly table: AdmissionTable<HandshakeSession>;
+  readonly log: AdmissionLog;
 
   constructor(
     readonly server: net.Server,
     /** "127.0.0.1:10809", "[::1]:10809" or "unix:/path". */
     public name: string,
     options: NbdServerOptions,
+    emit: (listener: Listener, counts: AdmissionCounts) => void,
     readonly unixPath?: string,
   ) {
-    this.table = new HandshakeTable({
+    this.table = new AdmissionTable({
       ...DEFAULT_ADMISSION_LIMITS,
-      ...(options.maxHandshakes !== undefined ? { maxHandshakes: options.maxHandshakes } : {}),
+      ...(options.maxHandshakes !== undefined ? { maxPerListener: options.maxHandshakes } : {}),
       ...(options.maxHandshakesPerAddress !== undefined ? { maxPerAddress: options.maxHandshakesPerAddress } : {}),
     });
-    this.report = new AdmissionReport(options.admissionLogIntervalMs ?? 10_000);
+    this.log = new AdmissionLog(options.admissionLogIntervalMs ?? 10_000, (counts) => emit(this, counts));
   }
 }
 
@@ -106,7 +100,7 @@ export class NbdServer {
   /** Listen on one address (IPv4 or IPv6); may be called several times. Port 0 = ephemeral. */
   async listen(port: number, host = '127.0.0.1'): Promise<AddressInfo> {
     const server = net.createServer({ noDelay: true });
-    const listener = new Listener(server, endpoint(host, port), this.options);
+    const listener = new Listener(server, endpoint(host, port), this.options, this.logAdmission);
     server.on('connection', (s: net.Socket) => this.accept(listener, s));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -130,7 +124,7 @@ export class NbdServer {
   async listenUnix(socketPath: string, mode = DEFAULT_UNIX_SOCKET_MODE): Promise<string> {
     await removeStaleSocket(socketPath);
     const server = net.createServer();
-    const listener = new Listener(server, `unix:${socketPath}`, this.options, socketPath);
+    const listener = new Listener(server, `unix:${socketPath}`, this.options, this.logAdmission, socketPath);
     server.on('connection', (s: net.Socket) => this.accept(listener, s));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -161,8 +155,7 @@ export class NbdServer {
     this.shutdown();
     for (const l of this.listeners) {
       for (const h of [...l.table.entries()]) h.destroy();
-      if (l.reportTimer) clearTimeout(l.reportTimer);
-      this.logAdmission(l, l.report.due(Number.MAX_SAFE_INTEGER));
+      l.log.flush();
     }
     await Promise.all(this.listeners.map((l) => new Promise<void>((r) => l.server.close(() => r()))));
     for (const l of this.listeners) if (l.unixPath) fs.rmSync(l.unixPath, { force: true });
@@ -206,34 +199,24 @@ export class NbdServer {
   }
 
   /** @internal A connection was evicted, refused or timed out: counted, logged at most once per interval. */
-  turnedAway(listener: Listener, kind: 'evicted' | 'refused' | 'timedOut', address: string | undefined): void {
-    const counts = listener.report.record(kind, address, Date.now());
-    if (counts) return this.logAdmission(listener, counts);
-    if (listener.reportTimer) return;
-    const at = listener.report.nextDueAt();
-    if (at === undefined) return;
-    listener.reportTimer = setTimeout(() => {
-      listener.reportTimer = undefined;
-      this.logAdmission(listener, listener.report.due(Date.now()));
-    }, Math.max(0, at - Date.now()));
-    listener.reportTimer.unref();
+  turnedAway(listener: Listener, kind: TurnedAway, address: string | undefined): void {
+    listener.log.record(kind, address);
   }
 
-  private logAdmission(listener: Listener, counts: AdmissionCounts | undefined): void {
-    if (!counts) return;
+  private readonly logAdmission = (listener: Listener, counts: AdmissionCounts): void => {
     const limits = listener.table.limits;
     this.options.log.warn(
       {
         listen: listener.name,
         ...counts,
         handshakes: listener.table.size,
-        maxHandshakes: limits.maxHandshakes,
+        maxHandshakes: limits.maxPerListener,
         maxHandshakesPerAddress: limits.maxPerAddress,
         handshakeTimeoutMs: this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
       },
       'nbd handshake slots: idle connections evicted, refused or timed out',
     );
-  }
+  };
 
   /** @internal */
   sessionEnded(listener: Listener, h: HandshakeSession): void {

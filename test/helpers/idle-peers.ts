@@ -1,7 +1,9 @@
 /**
- * Idle TCP peers for handshake-slot tests: a python3 child (its own raised
- * RLIMIT_NOFILE, so the test process's descriptors are not spent) opens
- * `count` connections to host:port, reads nothing useful, sends nothing, and
+ * Idle TCP peers for handshake- and login-slot tests (NBD, iSCSI): a python3
+ * child (its own raised RLIMIT_NOFILE, so the test process's descriptors are
+ * not spent) opens `count` connections to host:port, reads and ignores
+ * whatever the server sends (an NBD greeting; an iSCSI target sends nothing
+ * first), sends nothing, and
  * — like an attacker — reconnects every connection the server closes, up to
  * `maxReconnects` in all. It stops by itself after `holdSeconds`, or when
  * its stdin closes, and closes every socket it holds.

@@ -54,6 +54,8 @@ export interface LoginOptions {
   cid?: number;
   /** Extra / overriding operational keys. */
   keys?: Record<string, string>;
+  /** 'Discovery': no TargetName is sent (default 'Normal'). */
+  sessionType?: 'Normal' | 'Discovery';
 }
 
 const DEFAULT_KEYS: Record<string, string> = {
@@ -149,10 +151,11 @@ export class RawInitiator {
    * full feature phase. Returns the login status (class << 8 | detail).
    */
   async login(opts: LoginOptions, timeoutMs = 5000): Promise<number> {
+    const discovery = opts.sessionType === 'Discovery';
     const keys: KeyPairs = [
       ['InitiatorName', opts.initiatorName],
-      ['TargetName', opts.targetName],
-      ['SessionType', 'Normal'],
+      ...(discovery ? [] : [['TargetName', opts.targetName] as [string, string]]),
+      ['SessionType', discovery ? 'Discovery' : 'Normal'],
       ...Object.entries({ ...DEFAULT_KEYS, ...opts.keys }),
     ];
     const isid = opts.isid ?? '400001370000';

@@ -66,6 +66,16 @@ describe('YAML config loader', () => {
     for (const unquoted of ['0660', '0o660']) expect(errorsOf(`nbd:\n  unixSocketMode: ${unquoted}\n`).join()).toMatch(/bad.yaml:2: .*quoted octal/);
   });
 
+  it('the iSCSI login limits load, are range-checked and survive a save (#12 item 2)', () => {
+    const c = mustLoad('iscsi:\n  maxLogins: 300\n  maxLoginsPerAddress: 100\n  loginTimeoutSeconds: 20\n');
+    expect(c.iscsi).toEqual({ maxLogins: 300, maxLoginsPerAddress: 100, loginTimeoutSeconds: 20 });
+    expect(mustLoad(stringifyConfig(c)).iscsi).toEqual(c.iscsi);
+    const errs = errorsOf('iscsi:\n  maxLogins: 0\n  loginTimeoutSeconds: 3601\n  maxLoginsPerAddres: 5\n');
+    expect(errs.some((e) => e.startsWith('bad.yaml:2:') && e.includes('iscsi.maxLogins'))).toBe(true);
+    expect(errs.some((e) => e.startsWith('bad.yaml:3:') && e.includes('iscsi.loginTimeoutSeconds'))).toBe(true);
+    expect(errs.some((e) => e.startsWith('bad.yaml:4:') && e.includes('unknown key "iscsi.maxLoginsPerAddres"'))).toBe(true);
+  });
+
   it('reports file, line and reason for shape errors', () => {
     const errs = errorsOf([
       'iscsiPortals: 0.0.0.0:3260', // line 1: not a list

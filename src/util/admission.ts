@@ -1,20 +1,21 @@
 /**
- * Who may hold an option-haggling slot: the admission policy of one NBD
- * listener, pure (time is an input; the server shell owns sockets and timers).
+ * Who may hold a slot in a protocol's opening phase (NBD option haggling,
+ * iSCSI login): the admission policy of one listener, pure (time is an
+ * input; the protocol's shell owns sockets, timers and the log wording).
  *
- * Limits: `maxHandshakes` connections in haggling per listener, and
- * `maxPerAddress` per peer address (Unix-socket peers have no address and
- * count against the listener only). When a limit is reached the newest
+ * Limits: `maxPerListener` connections in the opening phase per listener,
+ * and `maxPerAddress` per peer address (Unix-socket peers have no address
+ * and count against the listener only). When a limit is reached the newest
  * arrival is let in and one connection of the same scope (that address, or
  * the whole listener) is evicted instead, chosen so that a client that is
- * really haggling keeps its slot:
+ * really talking keeps its slot:
  *
- *   1. a *silent* connection — nothing received since the greeting — the
- *      oldest first (an idle peer that holds a socket open);
+ *   1. a *silent* connection — nothing received since accept — the oldest
+ *      first (an idle peer that holds a socket open);
  *   2. otherwise a *stalled* one — nothing received for `stalledAfterMs` —
- *      the least recently active first (a client that haggles waits one
- *      round trip for each reply, far less than a second);
- *   3. otherwise the arrival is refused: every slot is busy haggling.
+ *      the least recently active first (a client in the opening phase waits
+ *      one round trip for each reply, far less than a second);
+ *   3. otherwise the arrival is refused: every slot is busy.
  *
  * So 1,500 idle peers cannot keep a real client out: each arrival, the real
  * one included, takes the slot of the oldest idle peer, and an idle peer
@@ -22,16 +23,16 @@
  */
 
 export interface AdmissionLimits {
-  /** Connections in option haggling at once on one listener. */
-  maxHandshakes: number;
-  /** Connections in option haggling at once from one peer address. */
+  /** Connections in the opening phase at once on one listener. */
+  maxPerListener: number;
+  /** Connections in the opening phase at once from one peer address. */
   maxPerAddress: number;
   /** A connection that has spoken but then received nothing for this long may be evicted. */
   stalledAfterMs: number;
 }
 
 export const DEFAULT_ADMISSION_LIMITS: AdmissionLimits = {
-  maxHandshakes: 1024,
+  maxPerListener: 1024,
   maxPerAddress: 128,
   stalledAfterMs: 1000,
 };
@@ -50,7 +51,7 @@ export type AdmissionDecision<T> =
   | { admit: true; evict?: T; scope?: 'address' | 'listener' }
   | { admit: false; scope: 'address' | 'listener' };
 
-export class HandshakeTable<T extends AdmissionEntry> {
+export class AdmissionTable<T extends AdmissionEntry> {
   private readonly all = new Set<T>();
   private readonly byAddress = new Map<string, Set<T>>();
 
@@ -64,7 +65,7 @@ export class HandshakeTable<T extends AdmissionEntry> {
   admit(peerAddress: string | undefined, now: number): AdmissionDecision<T> {
     const mine = peerAddress === undefined ? undefined : this.byAddress.get(peerAddress);
     if (mine && mine.size >= this.limits.maxPerAddress) return this.decide(mine, 'address', now);
-    if (this.all.size >= this.limits.maxHandshakes) return this.decide(this.all, 'listener', now);
+    if (this.all.size >= this.limits.maxPerListener) return this.decide(this.all, 'listener', now);
     return { admit: true };
   }
 

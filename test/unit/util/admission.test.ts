@@ -1,10 +1,11 @@
 /**
- * The NBD handshake admission policy (#12 item 2): idle peers cannot keep a
- * haggling client out, and what is turned away is logged at most once per
- * window.
+ * The admission policy of NBD handshake and iSCSI login slots (#12 item 2):
+ * idle peers cannot keep a client that is talking out, and what is turned
+ * away is logged at most once per window.
  */
-import { describe, expect, it } from 'vitest';
-import { AdmissionReport, HandshakeTable, peerKey, type AdmissionEntry } from '../../../targets/nbd/handshake-admission.js';
+import { describe, expect, it, vi } from 'vitest';
+import { AdmissionLog } from '../../../src/util/admission-log.js';
+import { AdmissionReport, AdmissionTable, peerKey, type AdmissionCounts, type AdmissionEntry } from '../../../src/util/admission.js';
 
 interface Conn extends AdmissionEntry {
   id: string;
@@ -14,7 +15,7 @@ function conn(id: string, peerAddress: string | undefined, at: number): Conn {
   return { id, peerAddress, acceptedAt: at, lastActivityAt: at, bytesReceived: 0 };
 }
 
-function fill(table: HandshakeTable<Conn>, n: number, address: string, at: number): Conn[] {
+function fill(table: AdmissionTable<Conn>, n: number, address: string, at: number): Conn[] {
   const out: Conn[] = [];
   for (let i = 0; i < n; i++) {
     const d = table.admit(address, at);
@@ -27,18 +28,18 @@ function fill(table: HandshakeTable<Conn>, n: number, address: string, at: numbe
   return out;
 }
 
-describe('HandshakeTable', () => {
-  const limits = { maxHandshakes: 4, maxPerAddress: 3, stalledAfterMs: 1000 };
+describe('AdmissionTable', () => {
+  const limits = { maxPerListener: 4, maxPerAddress: 3, stalledAfterMs: 1000 };
 
   it('admits up to the limits without evicting', () => {
-    const t = new HandshakeTable<Conn>(limits);
+    const t = new AdmissionTable<Conn>(limits);
     fill(t, 3, '10.0.0.1', 0);
     expect(t.admit('10.0.0.2', 0)).toEqual({ admit: true });
     expect(t.size).toBe(3);
   });
 
   it('a full address evicts its own oldest silent connection, not another address', () => {
-    const t = new HandshakeTable<Conn>(limits);
+    const t = new AdmissionTable<Conn>(limits);
     const [other] = fill(t, 1, '10.0.0.9', 0);
     const idle = fill(t, 3, '10.0.0.1', 10);
     const d = t.admit('10.0.0.1', 20);
@@ -47,13 +48,13 @@ describe('HandshakeTable', () => {
   });
 
   it('a full listener evicts the oldest silent connection for the newest arrival', () => {
-    const t = new HandshakeTable<Conn>({ ...limits, maxPerAddress: 100 });
+    const t = new AdmissionTable<Conn>({ ...limits, maxPerAddress: 100 });
     const idle = fill(t, 4, '127.0.0.1', 0);
     expect(t.admit('127.0.0.1', 1)).toEqual({ admit: true, evict: idle[0], scope: 'listener' });
   });
 
   it('a client that has spoken is not evicted while silent ones remain, even if it is older', () => {
-    const t = new HandshakeTable<Conn>({ ...limits, maxPerAddress: 100 });
+    const t = new AdmissionTable<Conn>({ ...limits, maxPerAddress: 100 });
     const [real, ...idle] = fill(t, 4, '127.0.0.1', 0);
     t.received(real!, 4, 5); // client flags
     const d = t.admit('127.0.0.1', 10);
@@ -61,7 +62,7 @@ describe('HandshakeTable', () => {
   });
 
   it('with no silent connection, one quiet for stalledAfterMs goes, least recently active first', () => {
-    const t = new HandshakeTable<Conn>({ ...limits, maxPerAddress: 100 });
+    const t = new AdmissionTable<Conn>({ ...limits, maxPerAddress: 100 });
     const cs = fill(t, 4, '127.0.0.1', 0);
     cs.forEach((c, i) => t.received(c, 4, 100 - i * 10)); // cs[3] spoke last at 70: least recent
     expect(t.admit('127.0.0.1', 500)).toEqual({ admit: false, scope: 'listener' }); // all spoke < 1 s ago
@@ -69,7 +70,7 @@ describe('HandshakeTable', () => {
   });
 
   it('refuses the arrival when every slot is actively haggling', () => {
-    const t = new HandshakeTable<Conn>(limits);
+    const t = new AdmissionTable<Conn>(limits);
     const cs = fill(t, 3, '10.0.0.1', 0);
     for (const c of cs) t.received(c, 20, 50);
     expect(t.admit('10.0.0.1', 100)).toEqual({ admit: false, scope: 'address' });
@@ -77,7 +78,7 @@ describe('HandshakeTable', () => {
   });
 
   it('Unix-socket peers (no address) count against the listener only', () => {
-    const t = new HandshakeTable<Conn>(limits);
+    const t = new AdmissionTable<Conn>(limits);
     for (let i = 0; i < 4; i++) {
       expect(t.admit(undefined, 0)).toEqual({ admit: true });
       t.add(conn(`u${i}`, undefined, 0));
@@ -87,7 +88,7 @@ describe('HandshakeTable', () => {
   });
 
   it('remove forgets the entry in both scopes', () => {
-    const t = new HandshakeTable<Conn>(limits);
+    const t = new AdmissionTable<Conn>(limits);
     const cs = fill(t, 3, '10.0.0.1', 0);
     t.remove(cs[1]!);
     t.remove(cs[1]!);
@@ -96,7 +97,7 @@ describe('HandshakeTable', () => {
   });
 
   it('1,500 idle arrivals then a real client: the real one gets a slot and keeps it', () => {
-    const t = new HandshakeTable<Conn>({ maxHandshakes: 1024, maxPerAddress: 128, stalledAfterMs: 1000 });
+    const t = new AdmissionTable<Conn>({ maxPerListener: 1024, maxPerAddress: 128, stalledAfterMs: 1000 });
     let now = 0;
     const arrive = (c: Conn): boolean => {
       const d = t.admit(c.peerAddress, now);
@@ -137,5 +138,34 @@ describe('AdmissionReport', () => {
     expect(r.due(30_000)).toBeUndefined();
     expect(r.nextDueAt()).toBeUndefined();
     expect(r.record('timedOut', undefined, 30_000)).toEqual({ evicted: 0, refused: 0, timedOut: 1 });
+  });
+});
+
+describe('AdmissionLog', () => {
+  it('emits the first event at once, the rest when the window ends (also if the timer wakes early), what is pending on flush', () => {
+    vi.useFakeTimers();
+    try {
+      let now = 0;
+      const lines: AdmissionCounts[] = [];
+      const log = new AdmissionLog(10_000, (c) => lines.push(c), () => now);
+      log.record('evicted', '127.0.0.1');
+      for (let i = 0; i < 100; i++) log.record('refused', '127.0.0.1');
+      expect(lines).toEqual([{ evicted: 1, refused: 0, timedOut: 0, topAddress: '127.0.0.1', topAddressCount: 1 }]);
+      now = 9_999; // the clock lags the timer by a millisecond: still pending, tried again
+      vi.advanceTimersByTime(10_000);
+      expect(lines).toHaveLength(1);
+      now = 10_000;
+      vi.advanceTimersByTime(1);
+      expect(lines[1]).toEqual({ evicted: 0, refused: 100, timedOut: 0, topAddress: '127.0.0.1', topAddressCount: 100 });
+      now = 12_000;
+      log.record('timedOut', undefined);
+      expect(lines).toHaveLength(2);
+      log.flush();
+      expect(lines[2]).toEqual({ evicted: 0, refused: 0, timedOut: 1 });
+      vi.advanceTimersByTime(20_000);
+      expect(lines).toHaveLength(3);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
