@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { run, startDaemon, tempDir, type DaemonHandle } from '../helpers/daemon.js';
+import { openFds } from '../helpers/daemon-resources.js';
 import { holdIdlePeers, type IdlePeers } from '../helpers/idle-peers.js';
 
 const IDLE = 1500;
@@ -46,10 +47,6 @@ function summaries(h: DaemonHandle): Summary[] {
   return h.logs.filter((l) => l.includes(SUMMARY)).map((l) => JSON.parse(l) as Summary);
 }
 
-function openFds(h: DaemonHandle): number {
-  return fs.readdirSync(`/proc/${h.proc.pid}/fd`).length;
-}
-
 function writeConfig(dir: string, iscsi: string[]): string {
   const config = path.join(dir, 'blockgate.yaml');
   fs.writeFileSync(config, [
@@ -72,14 +69,14 @@ describe('iSCSI login slots under 1,500 idle connections', () => {
     const dir = tempDir('bg-login-slots-');
     const config = writeConfig(dir, ['maxLogins: 300', `maxLoginsPerAddress: ${PER_ADDRESS}`, 'loginTimeoutSeconds: 20']);
     daemon = await startDaemon({ dataDir: dir, nbd: false, args: ['--config', config] });
-    const fdsBefore = openFds(daemon);
+    const pid = daemon.proc.pid!;
+    const fdsBefore = openFds(pid);
 
     peers = await holdIdlePeers('127.0.0.1', daemon.iscsiPort!, IDLE, { holdSeconds: 60, maxReconnects: 20_000 });
     expect(peers.opened).toBe(IDLE);
-    let fdsMax = openFds(daemon);
-    const pid = daemon.proc.pid!;
+    let fdsMax = openFds(pid);
     const sample = (): void => {
-      fdsMax = Math.max(fdsMax, fs.readdirSync(`/proc/${pid}/fd`).length);
+      fdsMax = Math.max(fdsMax, openFds(pid));
     };
     const sampler = setInterval(sample, 50);
     const started = Date.now();
