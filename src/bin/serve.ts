@@ -16,6 +16,7 @@ import { Daemon, embeddedDefault, portalUri } from '../mgmt/daemon.js';
 import { workerSpawner } from '../mgmt/worker-spawner.js';
 import { createLogger, flushLogger } from '../obs/log.js';
 import { mkdirPrivateSync } from '../util/private-fs.js';
+import { isWildcardAddress } from '../util/self-endpoint.js';
 import type { Logger } from 'pino';
 import { createReplyBudgetBuffer, replyLimits } from '../worker/reply-budget.js';
 import { mergeServeOptions, type ServeOptions } from '../cli/blockgate.js';
@@ -152,9 +153,10 @@ function printHowToConnect(daemon: Daemon): void {
  */
 function warnOpenToEveryHost(daemon: Daemon, log: Logger): void {
   const wildcard = (lld: 'iscsi' | 'nbd'): string | undefined =>
-    daemon.portals.filter((p) => p.lld === lld && (p.address === '0.0.0.0' || p.address === '::')).map(portalUri)[0];
+    daemon.portals.filter((p) => p.lld === lld && isWildcardAddress(p.address)).map(portalUri)[0];
   const iscsi = wildcard('iscsi');
-  const nbd = daemon.runningConfig().nbd?.tls === undefined || daemon.runningConfig().nbd?.tls === 'off' ? wildcard('nbd') : undefined;
+  const tls = daemon.runningConfig().nbd?.tls;
+  const nbd = tls === undefined || tls === 'off' ? wildcard('nbd') : undefined;
   const open: string[] = [];
   for (const t of daemon.registry.targets.values()) {
     if (t.luns.size === 0) continue;

@@ -19,6 +19,11 @@ export function bareAddress(a: string): string {
   return a.trim().replace(/^\[|\]$/g, '').replace(/^::ffff:/i, '').toLowerCase();
 }
 
+/** 0.0.0.0 or :: (a listener on every interface). */
+export function isWildcardAddress(a: string): boolean {
+  return WILDCARDS.has(bareAddress(a));
+}
+
 export function isLoopbackAddress(a: string): boolean {
   const b = bareAddress(a);
   return b === 'localhost' || b === '::1' || /^127\./.test(b);
@@ -28,8 +33,7 @@ export function isOwnEndpoint(target: Endpoint, listeners: readonly Endpoint[], 
   const addr = bareAddress(target.address);
   return listeners.some((l) => {
     if (l.port !== target.port) return false;
-    const la = bareAddress(l.address);
-    if (WILDCARDS.has(la)) return isLoopbackAddress(addr) || WILDCARDS.has(addr) || (alsoLocal !== undefined && addr === bareAddress(alsoLocal));
-    return la === addr;
+    if (isWildcardAddress(l.address)) return isLoopbackAddress(addr) || WILDCARDS.has(addr) || (alsoLocal !== undefined && addr === bareAddress(alsoLocal));
+    return bareAddress(l.address) === addr;
   });
 }
