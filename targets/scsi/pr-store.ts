@@ -4,7 +4,7 @@
  * rename, fsync of the directory) so a crash leaves either the old or the new
  * state. Cleared APTPL removes the file.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { atomicReplace } from '../../src/util/atomic-replace.js';
@@ -72,8 +72,4 @@ export async function savePrFile(stateDir: string, pr: PrState): Promise<void> {
   }
   await mkdirPrivate(stateDir);
   await atomicReplace(path, serializePr(pr), { mode: 0o600 });
-}
-
-export function ensureDir(dir: string): void {
-  mkdirSync(dir, { recursive: true });
 }
